@@ -1,0 +1,179 @@
+"""The cache seam: Redis in production, an in-process implementation by default.
+
+Both implement the same small interface (key/value with TTL, set-if-absent, windowed counters,
+pub/sub), so that idempotency, rate limits and events run the same code on either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+import redis.asyncio as redis_asyncio
+from redis.exceptions import RedisError
+
+
+class CacheUnavailable(RuntimeError):
+    """The cache could not be reached."""
+
+
+class Cache(Protocol):
+    backend: str
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes, ttl_s: float, *, nx: bool = False) -> bool: ...
+    async def delete(self, key: str) -> None: ...
+    async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
+        """Increment a counter that lives ``window_s``; return (count, seconds left)."""
+        ...
+    async def publish(self, channel: str, message: str) -> None: ...
+    def subscribe(self, channel: str) -> AsyncIterator[str]: ...
+    async def ping(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class MemoryCache:
+    """In-process cache for the embedded default (one process; not shared across workers)."""
+
+    backend = "memory"
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[bytes, float]] = {}
+        self._subs: dict[str, set[asyncio.Queue[str]]] = defaultdict(set)
+        self._lock = asyncio.Lock()
+
+    def _live(self, key: str) -> tuple[bytes, float] | None:
+        item = self._data.get(key)
+        if item is not None and item[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return item
+
+    async def get(self, key: str) -> bytes | None:
+        item = self._live(key)
+        return None if item is None else item[0]
+
+    async def set(self, key: str, value: bytes, ttl_s: float, *, nx: bool = False) -> bool:
+        if nx and self._live(key) is not None:
+            return False
+        self._data[key] = (value, time.monotonic() + ttl_s)
+        if len(self._data) > 100_000:
+            self._evict()
+        return True
+
+    def _evict(self) -> None:
+        now = time.monotonic()
+        for k in [k for k, (_, exp) in self._data.items() if exp <= now]:
+            del self._data[k]
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
+        item = self._live(key)
+        now = time.monotonic()
+        if item is None:
+            self._data[key] = (b"1", now + window_s)
+            return 1, float(window_s)
+        count = int(item[0]) + 1
+        self._data[key] = (str(count).encode(), item[1])
+        return count, item[1] - now
+
+    async def publish(self, channel: str, message: str) -> None:
+        for queue in list(self._subs.get(channel, ())):
+            queue.put_nowait(message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._subs[channel].add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subs[channel].discard(queue)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class RedisCache:
+    """Redis through redis.asyncio; every failure surfaces as :class:`CacheUnavailable`."""
+
+    backend = "redis"
+
+    def __init__(self, url: str, *, timeout_s: float = 0.5) -> None:
+        self._redis = redis_asyncio.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            health_check_interval=10,
+            max_connections=64,
+        )
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def get(self, key: str) -> bytes | None:
+        async with self._guard():
+            value: bytes | None = await self._redis.get(key)
+            return value
+
+    async def set(self, key: str, value: bytes, ttl_s: float, *, nx: bool = False) -> bool:
+        async with self._guard():
+            done = await self._redis.set(key, value, px=max(1, int(ttl_s * 1000)), nx=nx)
+            return bool(done)
+
+    async def delete(self, key: str) -> None:
+        async with self._guard():
+            await self._redis.delete(key)
+
+    async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
+        async with self._guard():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.incr(key)
+            pipe.expire(key, window_s, nx=True)
+            pipe.pttl(key)
+            count, _, pttl = await pipe.execute()
+            return int(count), max(int(pttl), 0) / 1000.0
+
+    async def publish(self, channel: str, message: str) -> None:
+        async with self._guard():
+            await self._redis.publish(channel, message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+        pubsub = self._redis.pubsub()
+        async with self._guard():
+            await pubsub.subscribe(channel)
+        try:
+            while True:
+                async with self._guard():
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if msg is not None:
+                    data = msg["data"]
+                    yield data.decode() if isinstance(data, bytes) else str(data)
+        finally:
+            await pubsub.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def create_cache(redis_url: str | None) -> Cache:
+    return RedisCache(redis_url) if redis_url else MemoryCache()

@@ -1,0 +1,135 @@
+"""The operator's command line: ``rfqdesk serve | db | keys | demo | openapi``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.auth.keys import Role
+from app.config import get_settings
+
+cli = typer.Typer(help="rfqdesk: the block options RFQ engine.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+db_cli = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(keys_cli, name="keys")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Run the HTTP service."""
+    import uvicorn
+
+    uvicorn.run("app.main:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False, proxy_headers=True)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default head) on RFQDESK_DATABASE_URL."""
+    from app import migrate
+
+    url = get_settings().database_url
+    _ensure_sqlite_dir()
+    migrate.upgrade(url, revision)
+    typer.echo(f"database at {revision}: {_redact(url)}")
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base")) -> None:
+    """Revert migrations down to REVISION."""
+    from app import migrate
+
+    migrate.downgrade(get_settings().database_url, revision)
+
+
+@db_cli.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrated schema differ (drift)."""
+    from app import migrate
+
+    migrate.check(get_settings().database_url)
+    typer.echo("no drift")
+
+
+@keys_cli.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="sales, bot, dealer, analyst or admin")],
+    name: Annotated[str, typer.Option(help="Who holds the key")],
+    dealer_id: Annotated[str | None, typer.Option(help="The dealer, for a dealer key")] = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    key = asyncio.run(_create_key(role, name, uuid.UUID(dealer_id) if dealer_id else None))
+    typer.echo(key)
+
+
+async def _create_key(role: Role, name: str, dealer_id: uuid.UUID | None) -> str:
+    from app.auth.service import create_key
+    from app.db import create_engine, create_sessionmaker
+
+    engine = create_engine(get_settings())
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            _, key = await create_key(session, role=role, name=name, dealer_id=dealer_id)
+        return key
+    finally:
+        await engine.dispose()
+
+
+@cli.command()
+def openapi(out: Annotated[Path, typer.Option(help="Where to write the spec")] = Path("openapi/openapi.json")) -> None:
+    """Write the OpenAPI spec of the app (checked for drift by the tests)."""
+    from app.openapi import render_openapi
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_openapi())
+    typer.echo(f"wrote {out}")
+
+
+@cli.command()
+def demo(
+    url: Annotated[str, typer.Option(help="The running service")] = "http://127.0.0.1:8000",
+    key: Annotated[str | None, typer.Option(envvar="RFQDESK_DEMO_KEY", help="A sales key; "
+                                            "default: create one in the configured database")] = None,
+) -> None:
+    """Post example RFQs to a running service and print what came back."""
+    from app.demo import run_demo
+
+    sys.exit(run_demo(url, key or asyncio.run(_create_key(Role.SALES, "demo", None))))
+
+
+def _ensure_sqlite_dir() -> None:
+    path = get_settings().sqlite_path()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def register(name: str, sub: Any) -> None:
+    """Mount a feature's sub-commands (``rfqdesk NAME ...``)."""
+    cli.add_typer(sub, name=name)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Service settings, read from the environment (prefix ``RFQDESK_``) and an optional ``.env``.
+
+Nested sections use ``__``: ``RFQDESK_PRICING__RISK_AVERSION=1e-6``. Secrets may also be read from
+files (``RFQDESK_SECRETS_DIR``, one file per setting name), never from the repository.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/rfqdesk.db"
+
+
+class RfqSettings(BaseModel):
+    """Limits and defaults of RFQ intake."""
+
+    underlyings: list[str] = ["BTC", "ETH"]
+    min_block: dict[str, Decimal] = {"BTC": Decimal(25), "ETH": Decimal(250)}
+    max_legs: int = 20
+    quantity_step: Decimal = Decimal("0.1")
+    default_expires_in_ms: int = 30_000
+    max_expires_in_ms: int = 600_000
+    sweep_interval_s: float = 1.0
+
+
+class ApiSettings(BaseModel):
+    """HTTP-level protections."""
+
+    max_body_bytes: int = 64 * 1024
+    rate_limit_per_minute: int = 600
+    idempotency_ttl_s: int = 24 * 3600
+    key_cache_ttl_s: float = 30.0
+
+
+class Settings(BaseSettings):
+    """All configuration of one rfqdesk process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RFQDESK_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    database_url: str = DEFAULT_SQLITE_URL
+    redis_url: str | None = None
+    db_pool_size: int = 10
+    db_pool_timeout_s: float = 5.0
+    db_echo: bool = False
+    log_level: str = "INFO"
+    log_json: bool = True
+    background_tasks: bool = True
+    rfq: RfqSettings = Field(default_factory=RfqSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    bootstrap_admin_key: SecretStr | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """File of the embedded database, if that is the one configured."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split("///", 1)[1]
+        return None if path in ("", ":memory:") else Path(path)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings of this process, read once from the environment."""
+    return Settings()

@@ -1,0 +1,44 @@
+"""Liveness, readiness and Prometheus metrics (no key needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from app.deps import StateDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz(state: StateDep) -> dict[str, Any]:
+    """The process is up; lists the model versions it serves."""
+    models = state.services.get("model_versions", {})
+    return {"status": "ok", "models": models}
+
+
+@router.get("/readyz", responses={503: {"description": "a dependency is unreachable"}})
+async def readyz(state: StateDep) -> JSONResponse:
+    """Ready when the database and the cache answer."""
+    checks: dict[str, str] = {}
+    try:
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"down: {type(exc).__name__}"
+    checks["cache"] = "ok" if await state.cache.ping() else "down"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+                        status_code=200 if ready else 503,
+                        headers=None if ready else {"Retry-After": "1"})
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics() -> Response:
+    """Prometheus metrics in the text exposition format."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,110 @@
+"""The application factory and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import structlog
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from app.auth.service import KeyResolver
+from app.cache import create_cache
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+from app.dealers.endpoints import router as dealers_router
+from app.errors import install_error_handlers
+from app.health.endpoints import router as health_router
+from app.logging import configure_logging
+from app.middleware import BodySizeLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
+from app.rfq.endpoints import router as rfq_router
+from app.rfq.service import RfqService
+from app.state import AppState
+
+log = structlog.get_logger(__name__)
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def build_state(settings: Settings) -> AppState:
+    engine = create_engine(settings)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        cache=create_cache(settings.redis_url),
+        keys=KeyResolver(settings.api.key_cache_ttl_s),
+        http=httpx.AsyncClient(
+            timeout=httpx.Timeout(5.0, connect=1.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        ),
+    )
+    state.services["rfq"] = RfqService(settings.rfq)
+    return state
+
+
+async def _sweep_expired(state: AppState) -> None:
+    """Expire RFQs past their deadline, also those left behind by a previous process."""
+    service: RfqService = state.services["rfq"]
+    while True:
+        try:
+            async with state.sessionmaker() as session, session.begin():
+                expired = await service.expire_due(session)
+            if expired:
+                log.info("rfqs_expired", count=len(expired))
+        except Exception:  # noqa: BLE001 - the sweeper must outlive outages
+            log.warning("expiry_sweep_failed", exc_info=True)
+        await asyncio.sleep(state.settings.rfq.sweep_interval_s)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = build_state(settings)
+        app.state.rfqdesk = state
+        tasks = []
+        if settings.background_tasks:
+            tasks.append(asyncio.create_task(_sweep_expired(state), name="expiry-sweeper"))
+        log.info("started", database=settings.database_url.split("://")[0], cache=state.cache.backend)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await state.http.aclose()
+            await state.cache.close()
+            await state.engine.dispose()
+
+    app = FastAPI(
+        title="rfqdesk",
+        version="1",
+        summary="RFQ engine for block crypto option structures",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(rfq_router)
+    app.include_router(dealers_router)
+    # added last = outermost: the size limit runs before idempotency buffers a body
+    app.add_middleware(IdempotencyMiddleware, cache_getter=lambda: app.state.rfqdesk.cache,
+                       ttl_s=settings.api.idempotency_ttl_s)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory used by ``uvicorn --factory`` (each worker builds its own app)."""
+    return create_app(get_settings())

@@ -1,0 +1,30 @@
+"""ORM models; importing this package registers every table on ``Base.metadata``."""
+
+from app.models.api_key import ApiKey
+from app.models.dealer import Dealer, DealerQuote, DealerRequest
+from app.models.desk import DeskRiskFactor
+from app.models.execution import ChildOrder, ExecutionPlan
+from app.models.fill import Fill
+from app.models.market import MarketSnapshot
+from app.models.message import ChatMessage
+from app.models.model_version import ModelVersion
+from app.models.quote import ClientQuote
+from app.models.rfq import Rfq, RfqEvent, RfqLeg
+
+__all__ = [
+    "ApiKey",
+    "ChatMessage",
+    "ChildOrder",
+    "ClientQuote",
+    "Dealer",
+    "DealerQuote",
+    "DealerRequest",
+    "DeskRiskFactor",
+    "ExecutionPlan",
+    "Fill",
+    "MarketSnapshot",
+    "ModelVersion",
+    "Rfq",
+    "RfqEvent",
+    "RfqLeg",
+]

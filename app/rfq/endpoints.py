@@ -1,0 +1,112 @@
+"""RFQ endpoints: thin; parse, call the service, shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from app.auth.keys import Role
+from app.auth.service import Principal
+from app.deps import SessionDep, StateDep, require
+from app.domain.enums import Structure
+from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized, Unprocessable, responses
+from app.rfq.lifecycle import RfqState
+from app.rfq.repository import RfqFilter
+from app.rfq.schemas import AcceptBody, ClientQuoteRead, RfqCreate, RfqPage, RfqRead, RfqSummary, ReasonBody
+from app.rfq.service import RfqService
+
+router = APIRouter(prefix="/v1/rfqs", tags=["rfqs"])
+AUTH_ERRORS = (Unauthorized, Forbidden, RateLimited)
+Sales = Annotated[Principal, Depends(require(Role.SALES, Role.BOT))]
+Reader = Annotated[Principal, Depends(require(Role.SALES, Role.BOT, Role.ANALYST))]
+
+
+def _service(state: StateDep) -> RfqService:
+    service: RfqService = state.services["rfq"]
+    return service
+
+
+ServiceDep = Annotated[RfqService, Depends(_service)]
+
+
+async def _read(service: RfqService, session: SessionDep, rfq_id: uuid.UUID) -> RfqRead:
+    rfq, quotes = await service.get(session, rfq_id)
+    out = RfqRead.model_validate(rfq)
+    out.quotes = [ClientQuoteRead.model_validate(q) for q in quotes]
+    return out
+
+
+@router.post("", status_code=201, responses=responses(*AUTH_ERRORS, Unprocessable, Conflict))
+async def create_rfq(
+    body: RfqCreate, session: SessionDep, service: ServiceDep, principal: Sales, request: Request
+) -> RfqRead:
+    """Create an RFQ from a structure template or explicit legs, and quote it."""
+    rfq = await service.create(session, body, principal)
+    return await _read(service, session, rfq.id)
+
+
+@router.get("", responses=responses(*AUTH_ERRORS, Unprocessable))
+async def list_rfqs(
+    session: SessionDep,
+    service: ServiceDep,
+    _: Reader,
+    state: RfqState | None = None,
+    underlying: Annotated[str | None, Query(max_length=10)] = None,
+    structure: Structure | None = None,
+    client: Annotated[str | None, Query(max_length=120)] = None,
+    channel: Annotated[str | None, Query(pattern="^(api|chat)$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> RfqPage:
+    """List RFQs, newest first, with filters and cursor pagination."""
+    flt = RfqFilter(
+        state=state,
+        underlying=underlying.upper() if underlying else None,
+        structure=structure.value if structure else None,
+        client=client,
+        channel=channel,
+        since=since,
+        until=until,
+    )
+    items, next_cursor = await service.page(session, flt, limit=limit, cursor=cursor)
+    return RfqPage(items=[RfqSummary.model_validate(r) for r in items], next_cursor=next_cursor)
+
+
+@router.get("/{rfq_id}", responses=responses(*AUTH_ERRORS, NotFound))
+async def get_rfq(rfq_id: uuid.UUID, session: SessionDep, service: ServiceDep, _: Reader) -> RfqRead:
+    """One RFQ with its legs, state history and quotes."""
+    return await _read(service, session, rfq_id)
+
+
+@router.post("/{rfq_id}/accept", responses=responses(*AUTH_ERRORS, NotFound, Conflict, Unprocessable))
+async def accept_rfq(
+    rfq_id: uuid.UUID, body: AcceptBody, session: SessionDep, service: ServiceDep, principal: Sales
+) -> RfqRead:
+    """The client trades on the live quote: fill it."""
+    await service.accept(session, rfq_id, body, principal)
+    return await _read(service, session, rfq_id)
+
+
+@router.post("/{rfq_id}/pass", responses=responses(*AUTH_ERRORS, NotFound, Conflict))
+async def pass_rfq(
+    rfq_id: uuid.UUID, session: SessionDep, service: ServiceDep, principal: Sales,
+    body: ReasonBody | None = None,
+) -> RfqRead:
+    """The client passes on the quote."""
+    await service.pass_(session, rfq_id, principal, body.reason if body else None)
+    return await _read(service, session, rfq_id)
+
+
+@router.post("/{rfq_id}/cancel", responses=responses(*AUTH_ERRORS, NotFound, Conflict))
+async def cancel_rfq(
+    rfq_id: uuid.UUID, session: SessionDep, service: ServiceDep, principal: Sales,
+    body: ReasonBody | None = None,
+) -> RfqRead:
+    """Withdraw the RFQ before it trades."""
+    await service.cancel(session, rfq_id, principal, body.reason if body else None)
+    return await _read(service, session, rfq_id)

@@ -1,0 +1,276 @@
+"""RFQ use cases: create (validate, store, quote), read, list, accept, pass, cancel, expire."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.auth.service import Principal
+from app.config import RfqSettings
+from app.domain.enums import Side, Structure
+from app.domain.instruments import Instrument
+from app.domain.structures import Leg, build_legs, recognise
+from app.domain.validation import RfqLimits, validate_package
+from app.errors import Conflict, NotFound, Unprocessable
+from app.models import ClientQuote, Rfq, RfqEvent, RfqLeg
+from app.rfq.lifecycle import EXPIRABLE, IllegalTransition, RfqState, check_transition
+from app.rfq.repository import RfqFilter, RfqRepository
+from app.rfq.schemas import AcceptBody, RfqCreate
+
+log = structlog.get_logger(__name__)
+
+
+class Quoter(Protocol):
+    """Prices an RFQ and stores the client quote (the pricing service fills this seam)."""
+
+    async def quote(self, session: AsyncSession, rfq: Rfq, now: datetime) -> ClientQuote: ...
+
+
+class Filler(Protocol):
+    """Fills an accepted RFQ; returns the quantity filled (the dealers service fills this seam)."""
+
+    async def fill(
+        self, session: AsyncSession, rfq: Rfq, quote: ClientQuote, side: Side, quantity: Decimal,
+        now: datetime,
+    ) -> Decimal: ...
+
+
+def limits_from(settings: RfqSettings) -> RfqLimits:
+    return RfqLimits(
+        underlyings=frozenset(settings.underlyings),
+        min_block=dict(settings.min_block),
+        max_legs=settings.max_legs,
+        quantity_step=settings.quantity_step,
+    )
+
+
+def legs_of(body: RfqCreate) -> tuple[Structure, tuple[Leg, ...]]:
+    """The package's legs (for its buyer) and its structure, from either form of the request."""
+    underlying = body.underlying.upper()
+    if body.legs is None:
+        assert body.structure is not None and body.strikes is not None and body.expiries is not None
+        legs = build_legs(underlying, body.structure, body.strikes, body.expiries, body.ratio)
+        return body.structure, legs
+    parsed = []
+    for i, leg in enumerate(body.legs):
+        try:
+            instrument = Instrument.parse(leg.instrument)
+        except ValueError as exc:
+            reason = getattr(exc, "reason", str(exc))
+            raise Unprocessable(reason, field=f"legs[{i}].instrument", code="invalid_instrument") from exc
+        parsed.append(Leg(instrument=instrument, ratio=leg.ratio, direction=leg.direction))
+    legs = tuple(parsed)
+    if body.structure is not None and body.structure is not Structure.CUSTOM:
+        found = recognise(legs)
+        if found.structure is not body.structure:
+            raise Unprocessable(
+                f"the legs form a {found.structure.value}, not a {body.structure.value}",
+                field="structure",
+            )
+    return recognise(legs).structure if body.structure is None else body.structure, legs
+
+
+class RfqService:
+    def __init__(
+        self,
+        settings: RfqSettings,
+        *,
+        quoter: Quoter | None = None,
+        filler: Filler | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.limits = limits_from(settings)
+        self.quoter = quoter
+        self.filler = filler
+        self.clock = clock
+
+    # ----------------------------------------------------------------- create
+    async def create(
+        self,
+        session: AsyncSession,
+        body: RfqCreate,
+        principal: Principal | None,
+        *,
+        channel: str = "api",
+        conversation_id: str | None = None,
+    ) -> Rfq:
+        now = self.clock()
+        structure, legs = legs_of(body)
+        underlying = body.underlying.upper()
+        validate_package(underlying, legs, body.quantity, now, self.limits)
+        expires_in = body.expires_in_ms or self.settings.default_expires_in_ms
+        rfq = Rfq(
+            created_at=now,
+            updated_at=now,
+            expires_at=now + timedelta(milliseconds=min(expires_in, self.settings.max_expires_in_ms)),
+            state=RfqState.NEW.value,
+            client=body.client or (principal.name if principal else None),
+            channel=channel,
+            conversation_id=conversation_id,
+            underlying=underlying,
+            structure=structure.value,
+            side=body.side.value,
+            quantity=body.quantity,
+            hedge_reference=body.hedge_reference,
+            created_by=principal.key_id if principal else None,
+            version=1,
+        )
+        rfq.legs = [
+            RfqLeg(
+                leg_index=i,
+                instrument=leg.instrument.name,
+                expiry=leg.instrument.expiry,
+                strike=leg.instrument.strike,
+                option_type=leg.instrument.option_type.value,
+                ratio=leg.ratio,
+                direction=leg.direction.value,
+            )
+            for i, leg in enumerate(legs)
+        ]
+        actor = principal.name if principal else channel
+        rfq.events = [RfqEvent(seq=1, at=now, from_state=None, to_state=RfqState.NEW.value,
+                               reason=None, actor=actor)]
+        session.add(rfq)
+        await session.flush()
+        log.info("rfq_created", rfq_id=str(rfq.id), underlying=underlying, structure=structure.value,
+                 side=body.side.value, quantity=str(body.quantity), legs=len(legs))
+        if self.quoter is not None:
+            await self.transition(session, rfq, RfqState.QUOTING, actor="pricing", now=now)
+            await self.quoter.quote(session, rfq, now)
+            await self.transition(session, rfq, RfqState.QUOTED, actor="pricing", now=self.clock())
+        return rfq
+
+    # ------------------------------------------------------------------ reads
+    async def get(self, session: AsyncSession, rfq_id: uuid.UUID) -> tuple[Rfq, Sequence[ClientQuote]]:
+        repo = RfqRepository(session)
+        rfq = await repo.get(rfq_id)
+        if rfq is None:
+            raise NotFound(f"no RFQ {rfq_id}", field="rfq_id")
+        await self._expire_if_due(session, rfq)
+        return rfq, await repo.quotes(rfq.id)
+
+    async def page(
+        self, session: AsyncSession, flt: RfqFilter, *, limit: int, cursor: str | None
+    ) -> tuple[list[Rfq], str | None]:
+        try:
+            return await RfqRepository(session).page(flt, limit=limit, cursor=cursor)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Unprocessable("cursor is not one this service returned", field="cursor") from exc
+
+    # ---------------------------------------------------------------- actions
+    async def accept(
+        self, session: AsyncSession, rfq_id: uuid.UUID, body: AcceptBody, principal: Principal
+    ) -> Rfq:
+        now = self.clock()
+        rfq = await self._locked(session, rfq_id)
+        if await self._expire_if_due(session, rfq):
+            raise Conflict("the RFQ expired before it was accepted", field="rfq_id", code="expired")
+        quotes = await RfqRepository(session).quotes(rfq.id)
+        live = [q for q in quotes if q.status == "live"]
+        if rfq.state != RfqState.QUOTED.value or not live:
+            raise Conflict(f"only a quoted RFQ can be accepted; this one is {rfq.state}",
+                           code="illegal_transition")
+        quote = live[-1]
+        if quote.valid_until <= now:
+            raise Conflict("the quote is no longer valid", code="quote_expired")
+        if body.side is Side.TWO_WAY:
+            raise Unprocessable("accept as buy (lift the offer) or sell (hit the bid)", field="side")
+        if rfq.side != Side.TWO_WAY.value and rfq.side != body.side.value:
+            raise Conflict(f"the client asked to {rfq.side}; cannot accept as {body.side.value}",
+                           field="side", code="side_mismatch")
+        price = quote.ask_coin if body.side is Side.BUY else quote.bid_coin
+        if price is None:
+            raise Conflict(f"no {'offer' if body.side is Side.BUY else 'bid'} was quoted",
+                           field="side", code="side_mismatch")
+        quantity = body.quantity or rfq.quantity
+        if quantity > rfq.quantity:
+            raise Unprocessable(f"cannot accept {quantity}: the RFQ is for {rfq.quantity}",
+                                field="quantity")
+        quote.status = "accepted"
+        rfq.accepted_side = body.side.value
+        await self.transition(session, rfq, RfqState.ACCEPTED, actor=principal.name, now=now,
+                              reason=f"{body.side.value} {quantity} at {price}")
+        if self.filler is None:
+            raise Conflict("no fill route is configured", code="no_fill_route")
+        filled = await self.filler.fill(session, rfq, quote, body.side, quantity, now)
+        rfq.filled_quantity = filled
+        final = RfqState.FILLED if filled >= quantity else RfqState.PARTIALLY_FILLED
+        await self.transition(session, rfq, final, actor="fills", now=self.clock(),
+                              reason=f"filled {filled} of {quantity}")
+        return rfq
+
+    async def pass_(self, session: AsyncSession, rfq_id: uuid.UUID, principal: Principal,
+                    reason: str | None) -> Rfq:
+        return await self._close(session, rfq_id, RfqState.PASSED, principal, reason, "passed")
+
+    async def cancel(self, session: AsyncSession, rfq_id: uuid.UUID, principal: Principal,
+                     reason: str | None) -> Rfq:
+        return await self._close(session, rfq_id, RfqState.CANCELLED, principal, reason, "expired")
+
+    async def _close(self, session: AsyncSession, rfq_id: uuid.UUID, target: RfqState,
+                     principal: Principal, reason: str | None, quote_status: str) -> Rfq:
+        rfq = await self._locked(session, rfq_id)
+        if await self._expire_if_due(session, rfq):
+            raise Conflict("the RFQ has already expired", field="rfq_id", code="expired")
+        await self.transition(session, rfq, target, actor=principal.name, reason=reason)
+        for quote in await RfqRepository(session).quotes(rfq.id):
+            if quote.status == "live":
+                quote.status = quote_status
+        return rfq
+
+    # ------------------------------------------------------------- lifecycle
+    async def transition(
+        self,
+        session: AsyncSession,
+        rfq: Rfq,
+        target: RfqState,
+        *,
+        actor: str | None,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Move an RFQ to ``target`` if the transition table allows it, and log the event."""
+        current = RfqState(rfq.state)
+        try:
+            check_transition(current, target)
+        except IllegalTransition as exc:
+            raise Conflict(str(exc), field="state", code="illegal_transition") from exc
+        at = now or self.clock()
+        rfq.state = target.value
+        rfq.updated_at = at
+        rfq.state_reason = reason
+        # the version column is bumped by the flush; the event takes the number it will have
+        session.add(RfqEvent(rfq_id=rfq.id, seq=rfq.version + 1, at=at, from_state=current.value,
+                             to_state=target.value, reason=reason, actor=actor))
+        try:
+            await session.flush()
+        except StaleDataError as exc:
+            raise Conflict("the RFQ changed concurrently; retry", code="concurrent_update") from exc
+        log.info("rfq_state", rfq_id=str(rfq.id), from_state=current.value, to_state=target.value)
+
+    async def expire_due(self, session: AsyncSession) -> list[uuid.UUID]:
+        return await RfqRepository(session).expire_due(self.clock())
+
+    async def _locked(self, session: AsyncSession, rfq_id: uuid.UUID) -> Rfq:
+        rfq = await RfqRepository(session).get(rfq_id, for_update=True)
+        if rfq is None:
+            raise NotFound(f"no RFQ {rfq_id}", field="rfq_id")
+        return rfq
+
+    async def _expire_if_due(self, session: AsyncSession, rfq: Rfq) -> bool:
+        if RfqState(rfq.state) in EXPIRABLE and rfq.expires_at <= self.clock():
+            await self.transition(session, rfq, RfqState.EXPIRED, actor="deadline",
+                                  reason="deadline passed", now=rfq.expires_at)
+            for quote in await RfqRepository(session).quotes(rfq.id):
+                if quote.status == "live":
+                    quote.status = "expired"
+            return True
+        return False
