@@ -30,6 +30,7 @@ class Cache(Protocol):
     async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
         """Increment a counter that lives ``window_s``; return (count, seconds left)."""
         ...
+
     async def publish(self, channel: str, message: str) -> None: ...
     def subscribe(self, channel: str) -> AsyncIterator[str]: ...
     async def ping(self) -> bool: ...
@@ -126,8 +127,8 @@ class RedisCache:
 
     async def get(self, key: str) -> bytes | None:
         async with self._guard():
-            value: bytes | None = await self._redis.get(key)
-            return value
+            value = await self._redis.get(key)
+            return value.encode() if isinstance(value, str) else value
 
     async def set(self, key: str, value: bytes, ttl_s: float, *, nx: bool = False) -> bool:
         async with self._guard():
@@ -163,7 +164,7 @@ class RedisCache:
                     data = msg["data"]
                     yield data.decode() if isinstance(data, bytes) else str(data)
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def ping(self) -> bool:
         try:

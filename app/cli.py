@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import uuid
 from pathlib import Path
@@ -14,8 +13,11 @@ import typer
 from app.auth.keys import Role
 from app.config import get_settings
 
-cli = typer.Typer(help="rfqdesk: the block options RFQ engine.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+cli = typer.Typer(
+    help="rfqdesk: the block options RFQ engine.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 db_cli = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
@@ -31,8 +33,16 @@ def serve(
     """Run the HTTP service."""
     import uvicorn
 
-    uvicorn.run("app.main:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False, proxy_headers=True)
+    uvicorn.run(
+        "app.main:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )
 
 
 @db_cli.command("upgrade")
@@ -88,7 +98,11 @@ async def _create_key(role: Role, name: str, dealer_id: uuid.UUID | None) -> str
 
 
 @cli.command()
-def openapi(out: Annotated[Path, typer.Option(help="Where to write the spec")] = Path("openapi/openapi.json")) -> None:
+def openapi(
+    out: Annotated[Path, typer.Option(help="Where to write the spec")] = Path(
+        "openapi/openapi.json"
+    ),
+) -> None:
     """Write the OpenAPI spec of the app (checked for drift by the tests)."""
     from app.openapi import render_openapi
 
@@ -100,8 +114,13 @@ def openapi(out: Annotated[Path, typer.Option(help="Where to write the spec")] =
 @cli.command()
 def demo(
     url: Annotated[str, typer.Option(help="The running service")] = "http://127.0.0.1:8000",
-    key: Annotated[str | None, typer.Option(envvar="RFQDESK_DEMO_KEY", help="A sales key; "
-                                            "default: create one in the configured database")] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RFQDESK_DEMO_KEY",
+            help="A sales key; default: create one in the configured database",
+        ),
+    ] = None,
 ) -> None:
     """Post example RFQs to a running service and print what came back."""
     from app.demo import run_demo

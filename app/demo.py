@@ -19,21 +19,60 @@ def _examples(today: date) -> list[tuple[str, dict[str, Any]]]:
     nxt = monthly_expiry(today.month % 12 + 1, None, today + timedelta(days=7))
     later = monthly_expiry((today.month + 2) % 12 + 1, None, nxt + timedelta(days=1))
     return [
-        ("BTC call spread, client buys, delta-hedged", {
-            "underlying": "BTC", "structure": "call_spread", "strikes": [70000, 80000],
-            "expiries": [nxt.isoformat()], "side": "buy", "quantity": 250, "hedge_reference": 64500}),
-        ("ETH risk reversal as explicit legs, two-way", {
-            "underlying": "ETH", "side": "two_way", "quantity": 500, "legs": [
-                {"instrument": f"ETH-{nxt.day}{nxt.strftime('%b').upper()}{nxt:%y}-2800-P",
-                 "ratio": 1, "direction": "sell"},
-                {"instrument": f"ETH-{nxt.day}{nxt.strftime('%b').upper()}{nxt:%y}-3600-C",
-                 "ratio": 1, "direction": "buy"}]}),
-        ("BTC put calendar, client sells", {
-            "underlying": "BTC", "structure": "put_calendar", "strikes": [60000],
-            "expiries": [nxt.isoformat(), later.isoformat()], "side": "sell", "quantity": 50}),
-        ("A bad one: strikes in the wrong order", {
-            "underlying": "BTC", "structure": "call_spread", "strikes": [80000, 70000],
-            "expiries": [nxt.isoformat()], "side": "buy", "quantity": 100}),
+        (
+            "BTC call spread, client buys, delta-hedged",
+            {
+                "underlying": "BTC",
+                "structure": "call_spread",
+                "strikes": [70000, 80000],
+                "expiries": [nxt.isoformat()],
+                "side": "buy",
+                "quantity": 250,
+                "hedge_reference": 64500,
+            },
+        ),
+        (
+            "ETH risk reversal as explicit legs, two-way",
+            {
+                "underlying": "ETH",
+                "side": "two_way",
+                "quantity": 500,
+                "legs": [
+                    {
+                        "instrument": f"ETH-{nxt.day}{nxt.strftime('%b').upper()}{nxt:%y}-2800-P",
+                        "ratio": 1,
+                        "direction": "sell",
+                    },
+                    {
+                        "instrument": f"ETH-{nxt.day}{nxt.strftime('%b').upper()}{nxt:%y}-3600-C",
+                        "ratio": 1,
+                        "direction": "buy",
+                    },
+                ],
+            },
+        ),
+        (
+            "BTC put calendar, client sells",
+            {
+                "underlying": "BTC",
+                "structure": "put_calendar",
+                "strikes": [60000],
+                "expiries": [nxt.isoformat(), later.isoformat()],
+                "side": "sell",
+                "quantity": 50,
+            },
+        ),
+        (
+            "A bad one: strikes in the wrong order",
+            {
+                "underlying": "BTC",
+                "structure": "call_spread",
+                "strikes": [80000, 70000],
+                "expiries": [nxt.isoformat()],
+                "side": "buy",
+                "quantity": 100,
+            },
+        ),
     ]
 
 
@@ -44,7 +83,9 @@ def run_demo(url: str, key: str) -> int:
         for title, body in _examples(datetime.now(UTC).date()):
             console.rule(title)
             console.print_json(json.dumps(body))
-            resp = client.post("/v1/rfqs", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+            resp = client.post(
+                "/v1/rfqs", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
+            )
             console.print(f"[bold]HTTP {resp.status_code}[/bold]")
             console.print_json(resp.text)
             if resp.status_code >= 500:
@@ -53,6 +94,8 @@ def run_demo(url: str, key: str) -> int:
                 rfq = resp.json()
                 side = "buy" if rfq["side"] in ("buy", "two_way") else "sell"
                 acc = client.post(f"/v1/rfqs/{rfq['id']}/accept", json={"side": side})
-                console.print(f"accept as {side}: HTTP {acc.status_code}, state "
-                              f"{acc.json().get('state', acc.json())}")
+                console.print(
+                    f"accept as {side}: HTTP {acc.status_code}, state "
+                    f"{acc.json().get('state', acc.json())}"
+                )
     return 1 if failures else 0

@@ -76,7 +76,8 @@ async def _rate_limit(state: AppState, principal: Principal) -> None:
         return
     if count > limit:
         raise RateLimited(
-            f"rate limit of {limit} requests per minute exceeded", retry_after_s=max(1, int(left_s + 0.999))
+            f"rate limit of {limit} requests per minute exceeded",
+            retry_after_s=max(1, int(left_s + 0.999)),
         )
 
 
@@ -87,7 +88,9 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     async def _dep(principal: Annotated[Principal, Depends(_authenticate)]) -> Principal:
         if principal.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
-            raise Forbidden(f"role {principal.role.value!r} may not do this (needs one of: {names})")
+            raise Forbidden(
+                f"role {principal.role.value!r} may not do this (needs one of: {names})"
+            )
         return principal
 
     _dep.__name__ = "require_" + "_".join(r.value for r in roles)

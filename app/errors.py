@@ -6,6 +6,7 @@ Nothing else leaves the service: unexpected exceptions become a bare 500 ``inter
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -99,7 +100,11 @@ class ServiceUnavailable(AppError):
 
 
 def error_response(
-    status: int, code: str, detail: str, field: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    detail: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorBody(error=code, detail=detail, field=field).model_dump()
     return JSONResponse(body, status_code=status, headers=headers)
@@ -108,6 +113,18 @@ def error_response(
 def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entry for the errors an endpoint declares."""
     return {e.status_code: {"model": ErrorBody, "description": e.code} for e in errors}
+
+
+#: errors any authenticated /v1 endpoint may answer; routers declare these for all their routes
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "malformed request (e.g. invalid JSON)"},
+    401: {"model": ErrorBody, "description": "missing or unknown API key"},
+    403: {"model": ErrorBody, "description": "the key's role may not do this"},
+    413: {"model": ErrorBody, "description": "request body too large"},
+    422: {"model": ErrorBody, "description": "invalid field (named in `field`)"},
+    429: {"model": ErrorBody, "description": "rate limit exceeded (see Retry-After)"},
+    503: {"model": ErrorBody, "description": "a dependency is down (see Retry-After)"},
+}
 
 
 def _loc_to_field(loc: tuple[int | str, ...]) -> str:
@@ -149,14 +166,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OSError)
     async def _db_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("storage_unavailable", error=type(exc).__name__)
-        return error_response(503, "unavailable", "storage unavailable, retry shortly", None,
-                              {"Retry-After": "1"})
+        return error_response(
+            503, "unavailable", "storage unavailable, retry shortly", None, {"Retry-After": "1"}
+        )
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
-            return error_response(503, "unavailable", "storage unavailable, retry shortly", None,
-                                  {"Retry-After": "1"})
+            return error_response(
+                503, "unavailable", "storage unavailable, retry shortly", None, {"Retry-After": "1"}
+            )
         log.exception("database_error")
         return error_response(500, "internal_error", "internal error")
 

@@ -58,7 +58,7 @@ async def _sweep_expired(state: AppState) -> None:
                 expired = await service.expire_due(session)
             if expired:
                 log.info("rfqs_expired", count=len(expired))
-        except Exception:  # noqa: BLE001 - the sweeper must outlive outages
+        except Exception:
             log.warning("expiry_sweep_failed", exc_info=True)
         await asyncio.sleep(state.settings.rfq.sweep_interval_s)
 
@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = []
         if settings.background_tasks:
             tasks.append(asyncio.create_task(_sweep_expired(state), name="expiry-sweeper"))
-        log.info("started", database=settings.database_url.split("://")[0], cache=state.cache.backend)
+        log.info(
+            "started", database=settings.database_url.split("://")[0], cache=state.cache.backend
+        )
         try:
             yield
         finally:
@@ -98,8 +100,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rfq_router)
     app.include_router(dealers_router)
     # added last = outermost: the size limit runs before idempotency buffers a body
-    app.add_middleware(IdempotencyMiddleware, cache_getter=lambda: app.state.rfqdesk.cache,
-                       ttl_s=settings.api.idempotency_ttl_s)
+    app.add_middleware(
+        IdempotencyMiddleware,
+        cache_getter=lambda: app.state.rfqdesk.cache,
+        ttl_s=settings.api.idempotency_ttl_s,
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

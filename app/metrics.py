@@ -5,12 +5,18 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 HTTP_LATENCY = Histogram(
-    "rfqdesk_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
+    "rfqdesk_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 RFQ_TRANSITIONS = Counter("rfqdesk_rfq_transitions_total", "RFQ state transitions", ["to_state"])
-RFQ_CREATED = Counter("rfqdesk_rfqs_created_total", "RFQs created", ["underlying", "structure", "channel"])
+RFQ_CREATED = Counter(
+    "rfqdesk_rfqs_created_total", "RFQs created", ["underlying", "structure", "channel"]
+)
 STAGE_LATENCY = Histogram(
-    "rfqdesk_stage_seconds", "Latency of one stage of an RFQ", ["stage"],
+    "rfqdesk_stage_seconds",
+    "Latency of one stage of an RFQ",
+    ["stage"],
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )

@@ -50,7 +50,9 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            HTTP_LATENCY.labels(scope["method"], path, str(status)).observe(time.perf_counter() - start)
+            HTTP_LATENCY.labels(scope["method"], path, str(status)).observe(
+                time.perf_counter() - start
+            )
 
 
 class BodySizeLimitMiddleware:
@@ -120,8 +122,12 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         if not 1 <= len(key) <= 200:
-            resp = error_response(422, "invalid_idempotency_key", "Idempotency-Key must be 1-200 characters",
-                                  "Idempotency-Key")
+            resp = error_response(
+                422,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1-200 characters",
+                "Idempotency-Key",
+            )
             await resp(scope, receive, send)
             return
         cache: Cache = self.cache_getter()
@@ -133,25 +139,39 @@ class IdempotencyMiddleware:
         try:
             stored = await cache.get(done_key)
             if stored is None and not await cache.set(lock_key, b"1", 60, nx=True):
-                await error_response(409, "idempotency_in_progress",
-                                     "a request with this Idempotency-Key is still running", "Idempotency-Key",
-                                     {"Retry-After": "1"})(scope, receive, send)
+                await error_response(
+                    409,
+                    "idempotency_in_progress",
+                    "a request with this Idempotency-Key is still running",
+                    "Idempotency-Key",
+                    {"Retry-After": "1"},
+                )(scope, receive, send)
                 return
         except CacheUnavailable:
             log.warning("idempotency_unavailable")
-            await error_response(503, "unavailable", "idempotency store unavailable, retry shortly",
-                                 None, {"Retry-After": "1"})(scope, receive, send)
+            await error_response(
+                503,
+                "unavailable",
+                "idempotency store unavailable, retry shortly",
+                None,
+                {"Retry-After": "1"},
+            )(scope, receive, send)
             return
         if stored is not None:
             record = json.loads(stored)
             if record["fingerprint"] != fingerprint:
-                await error_response(422, "idempotency_key_reused",
-                                     "this Idempotency-Key was used with a different body",
-                                     "Idempotency-Key")(scope, receive, send)
+                await error_response(
+                    422,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with a different body",
+                    "Idempotency-Key",
+                )(scope, receive, send)
                 return
-            headers = [(k.encode(), v.encode()) for k, v in record["headers"]]
-            headers.append((b"idempotent-replayed", b"true"))
-            await send({"type": "http.response.start", "status": record["status"], "headers": headers})
+            replay = [(k.encode(), v.encode()) for k, v in record["headers"]]
+            replay.append((b"idempotent-replayed", b"true"))
+            await send(
+                {"type": "http.response.start", "status": record["status"], "headers": replay}
+            )
             await send({"type": "http.response.body", "body": record["body"].encode()})
             return
 
@@ -176,8 +196,11 @@ class IdempotencyMiddleware:
                     record = {
                         "fingerprint": fingerprint,
                         "status": status,
-                        "headers": [(k.decode(), v.decode()) for k, v in headers
-                                    if k.lower() in (b"content-type", b"location")],
+                        "headers": [
+                            (k.decode(), v.decode())
+                            for k, v in headers
+                            if k.lower() in (b"content-type", b"location")
+                        ],
                         "body": b"".join(chunks).decode(),
                     }
                     await cache.set(done_key, json.dumps(record).encode(), self.ttl_s)

@@ -33,8 +33,9 @@ async def create_key(
 ) -> tuple[ApiKey, str]:
     """Store a new key's hash; return the row and the key (shown once, never stored)."""
     if (role is Role.DEALER) != (dealer_id is not None):
-        raise Unprocessable("a dealer key needs a dealer, and only a dealer key has one",
-                            field="dealer_id")
+        raise Unprocessable(
+            "a dealer key needs a dealer, and only a dealer key has one", field="dealer_id"
+        )
     key = generate_key()
     row = ApiKey(
         name=name,
@@ -65,12 +66,16 @@ class KeyResolver:
         row = await session.scalar(
             select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
         )
-        principal = None if row is None else Principal(
-            key_id=row.id,
-            name=row.name,
-            role=Role(row.role),
-            dealer_id=row.dealer_id,
-            rate_limit_per_minute=row.rate_limit_per_minute,
+        principal = (
+            None
+            if row is None
+            else Principal(
+                key_id=row.id,
+                name=row.name,
+                role=Role(row.role),
+                dealer_id=row.dealer_id,
+                rate_limit_per_minute=row.rate_limit_per_minute,
+            )
         )
         if len(self._cache) > 10_000:
             self._cache.clear()

@@ -12,21 +12,20 @@ from app.auth.service import Principal
 from app.dealers.registry import registry
 from app.dealers.schemas import DealerCreate, DealerRead, DealerUpdate
 from app.deps import SessionDep, require
-from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized, Unprocessable, responses
+from app.errors import COMMON_ERRORS, Conflict, NotFound, Unprocessable, responses
 
-router = APIRouter(prefix="/v1/dealers", tags=["dealers"])
-AUTH_ERRORS = (Unauthorized, Forbidden, RateLimited)
+router = APIRouter(prefix="/v1/dealers", tags=["dealers"], responses=COMMON_ERRORS)
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 Reader = Annotated[Principal, Depends(require(Role.SALES, Role.ANALYST))]
 
 
-@router.post("", status_code=201, responses=responses(*AUTH_ERRORS, Conflict, Unprocessable))
+@router.post("", status_code=201, responses=responses(Conflict, Unprocessable))
 async def create_dealer(body: DealerCreate, session: SessionDep, _: Admin) -> DealerRead:
     """Register a dealer (its webhook secret is stored and never returned)."""
     return DealerRead.model_validate(await registry.create(session, body))
 
 
-@router.get("", responses=responses(*AUTH_ERRORS))
+@router.get("", responses=responses())
 async def list_dealers(
     session: SessionDep,
     _: Reader,
@@ -37,13 +36,13 @@ async def list_dealers(
     return [DealerRead.model_validate(d) for d in await registry.list(session, underlying, enabled)]
 
 
-@router.get("/{dealer_id}", responses=responses(*AUTH_ERRORS, NotFound))
+@router.get("/{dealer_id}", responses=responses(NotFound))
 async def get_dealer(dealer_id: uuid.UUID, session: SessionDep, _: Reader) -> DealerRead:
     """One dealer."""
     return DealerRead.model_validate(await registry.get(session, dealer_id))
 
 
-@router.patch("/{dealer_id}", responses=responses(*AUTH_ERRORS, NotFound, Unprocessable))
+@router.patch("/{dealer_id}", responses=responses(NotFound, Unprocessable))
 async def update_dealer(
     dealer_id: uuid.UUID, body: DealerUpdate, session: SessionDep, _: Admin
 ) -> DealerRead:

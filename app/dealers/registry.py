@@ -38,8 +38,9 @@ class DealerRegistry:
             raise NotFound(f"no dealer {dealer_id}", field="dealer_id")
         return dealer
 
-    async def list(self, session: AsyncSession, underlying: str | None = None,
-                   enabled: bool | None = None) -> Sequence[Dealer]:
+    async def list(
+        self, session: AsyncSession, underlying: str | None = None, enabled: bool | None = None
+    ) -> Sequence[Dealer]:
         stmt = select(Dealer).order_by(Dealer.name)
         if enabled is not None:
             stmt = stmt.where(Dealer.enabled.is_(enabled))
@@ -48,7 +49,9 @@ class DealerRegistry:
             dealers = [d for d in dealers if underlying.upper() in d.underlyings]
         return dealers
 
-    async def update(self, session: AsyncSession, dealer_id: uuid.UUID, body: DealerUpdate) -> Dealer:
+    async def update(
+        self, session: AsyncSession, dealer_id: uuid.UUID, body: DealerUpdate
+    ) -> Dealer:
         dealer = await self.get(session, dealer_id)
         if body.endpoint_url is not None:
             dealer.endpoint_url = str(body.endpoint_url)

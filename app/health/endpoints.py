@@ -26,16 +26,18 @@ async def readyz(state: StateDep) -> JSONResponse:
     """Ready when the database and the cache answer."""
     checks: dict[str, str] = {}
     try:
-        async with state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with state.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+    except Exception as exc:
         checks["database"] = f"down: {type(exc).__name__}"
     checks["cache"] = "ok" if await state.cache.ping() else "down"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                        status_code=200 if ready else 503,
-                        headers=None if ready else {"Retry-After": "1"})
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status_code=200 if ready else 503,
+        headers=None if ready else {"Retry-After": "1"},
+    )
 
 
 @router.get("/metrics", response_class=Response)

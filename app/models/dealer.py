@@ -31,7 +31,9 @@ class DealerRequest(IdMixin, Base):
     __tablename__ = "dealer_request"
     __table_args__ = (Index("ix_dealer_request_dealer_id_created_at", "dealer_id", "created_at"),)
 
-    rfq_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True)
+    rfq_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True
+    )
     dealer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("dealer.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     rank: Mapped[int | None] = mapped_column(Integer, default=None)
@@ -57,7 +59,9 @@ class DealerQuote(IdMixin, Base):
     dealer_request_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("dealer_request.id", ondelete="CASCADE"), index=True
     )
-    rfq_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True)
+    rfq_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True
+    )
     dealer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("dealer.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     bid_coin: Mapped[Decimal | None] = mapped_column(Money, default=None)

@@ -17,7 +17,9 @@ class ExecutionPlan(IdMixin, CreatedAtMixin, Base):
 
     __tablename__ = "execution_plan"
 
-    rfq_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True)
+    rfq_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True
+    )
     state: Mapped[str] = mapped_column(String(16), default="working")
     side: Mapped[str] = mapped_column(String(4))
     quantity: Mapped[Decimal] = mapped_column(Money)

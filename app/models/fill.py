@@ -16,7 +16,9 @@ class Fill(IdMixin, Base):
 
     __tablename__ = "fill"
 
-    rfq_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True)
+    rfq_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True
+    )
     filled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # client: the desk's trade with the client; dealer: cover from a dealer; desk: principal risk
     counterparty: Mapped[str] = mapped_column(String(8))

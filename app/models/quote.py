@@ -17,7 +17,9 @@ class ClientQuote(IdMixin, CreatedAtMixin, Base):
 
     __tablename__ = "client_quote"
 
-    rfq_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True)
+    rfq_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True
+    )
     snapshot_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("market_snapshot.id"), default=None
     )

@@ -32,17 +32,23 @@ class Rfq(IdMixin, Base):
     side: Mapped[str] = mapped_column(String(8))
     quantity: Mapped[Decimal] = mapped_column(Money)
     hedge_reference: Mapped[Decimal | None] = mapped_column(Money, default=None)
-    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("api_key.id"), default=None)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("api_key.id"), default=None
+    )
     state_reason: Mapped[str | None] = mapped_column(Text, default=None)
     accepted_side: Mapped[str | None] = mapped_column(String(8), default=None)
     filled_quantity: Mapped[Decimal | None] = mapped_column(Money, default=None)
-    #: bumped on every transition: the sequence number of state events and an optimistic lock
+    #: bumped on every update (optimistic lock); a state event takes the version it produced as
+    #: its sequence number, so events sort in the order the transitions happened
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     legs: Mapped[list[RfqLeg]] = relationship(
-        back_populates="rfq", lazy="raise", order_by="RfqLeg.leg_index", cascade="all, delete-orphan"
+        back_populates="rfq",
+        lazy="raise",
+        order_by="RfqLeg.leg_index",
+        cascade="all, delete-orphan",
     )
     events: Mapped[list[RfqEvent]] = relationship(
         lazy="raise", order_by="RfqEvent.seq", cascade="all, delete-orphan"
@@ -52,7 +58,9 @@ class Rfq(IdMixin, Base):
 class RfqLeg(IdMixin, Base):
     __tablename__ = "rfq_leg"
 
-    rfq_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True)
+    rfq_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True
+    )
     leg_index: Mapped[int] = mapped_column(Integer)
     instrument: Mapped[str] = mapped_column(String(64))
     expiry: Mapped[date] = mapped_column(Date)
@@ -69,7 +77,9 @@ class RfqEvent(IdMixin, Base):
 
     __tablename__ = "rfq_event"
 
-    rfq_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True)
+    rfq_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True
+    )
     seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     from_state: Mapped[str | None] = mapped_column(String(24))

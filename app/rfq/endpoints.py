@@ -12,14 +12,21 @@ from app.auth.keys import Role
 from app.auth.service import Principal
 from app.deps import SessionDep, StateDep, require
 from app.domain.enums import Structure
-from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized, Unprocessable, responses
+from app.errors import COMMON_ERRORS, Conflict, NotFound, Unprocessable, responses
 from app.rfq.lifecycle import RfqState
 from app.rfq.repository import RfqFilter
-from app.rfq.schemas import AcceptBody, ClientQuoteRead, RfqCreate, RfqPage, RfqRead, RfqSummary, ReasonBody
+from app.rfq.schemas import (
+    AcceptBody,
+    ClientQuoteRead,
+    ReasonBody,
+    RfqCreate,
+    RfqPage,
+    RfqRead,
+    RfqSummary,
+)
 from app.rfq.service import RfqService
 
-router = APIRouter(prefix="/v1/rfqs", tags=["rfqs"])
-AUTH_ERRORS = (Unauthorized, Forbidden, RateLimited)
+router = APIRouter(prefix="/v1/rfqs", tags=["rfqs"], responses=COMMON_ERRORS)
 Sales = Annotated[Principal, Depends(require(Role.SALES, Role.BOT))]
 Reader = Annotated[Principal, Depends(require(Role.SALES, Role.BOT, Role.ANALYST))]
 
@@ -39,7 +46,7 @@ async def _read(service: RfqService, session: SessionDep, rfq_id: uuid.UUID) -> 
     return out
 
 
-@router.post("", status_code=201, responses=responses(*AUTH_ERRORS, Unprocessable, Conflict))
+@router.post("", status_code=201, responses=responses(Unprocessable, Conflict))
 async def create_rfq(
     body: RfqCreate, session: SessionDep, service: ServiceDep, principal: Sales, request: Request
 ) -> RfqRead:
@@ -48,7 +55,7 @@ async def create_rfq(
     return await _read(service, session, rfq.id)
 
 
-@router.get("", responses=responses(*AUTH_ERRORS, Unprocessable))
+@router.get("", responses=responses(Unprocessable))
 async def list_rfqs(
     session: SessionDep,
     service: ServiceDep,
@@ -77,13 +84,15 @@ async def list_rfqs(
     return RfqPage(items=[RfqSummary.model_validate(r) for r in items], next_cursor=next_cursor)
 
 
-@router.get("/{rfq_id}", responses=responses(*AUTH_ERRORS, NotFound))
-async def get_rfq(rfq_id: uuid.UUID, session: SessionDep, service: ServiceDep, _: Reader) -> RfqRead:
+@router.get("/{rfq_id}", responses=responses(NotFound))
+async def get_rfq(
+    rfq_id: uuid.UUID, session: SessionDep, service: ServiceDep, _: Reader
+) -> RfqRead:
     """One RFQ with its legs, state history and quotes."""
     return await _read(service, session, rfq_id)
 
 
-@router.post("/{rfq_id}/accept", responses=responses(*AUTH_ERRORS, NotFound, Conflict, Unprocessable))
+@router.post("/{rfq_id}/accept", responses=responses(NotFound, Conflict, Unprocessable))
 async def accept_rfq(
     rfq_id: uuid.UUID, body: AcceptBody, session: SessionDep, service: ServiceDep, principal: Sales
 ) -> RfqRead:
@@ -92,9 +101,12 @@ async def accept_rfq(
     return await _read(service, session, rfq_id)
 
 
-@router.post("/{rfq_id}/pass", responses=responses(*AUTH_ERRORS, NotFound, Conflict))
+@router.post("/{rfq_id}/pass", responses=responses(NotFound, Conflict))
 async def pass_rfq(
-    rfq_id: uuid.UUID, session: SessionDep, service: ServiceDep, principal: Sales,
+    rfq_id: uuid.UUID,
+    session: SessionDep,
+    service: ServiceDep,
+    principal: Sales,
     body: ReasonBody | None = None,
 ) -> RfqRead:
     """The client passes on the quote."""
@@ -102,9 +114,12 @@ async def pass_rfq(
     return await _read(service, session, rfq_id)
 
 
-@router.post("/{rfq_id}/cancel", responses=responses(*AUTH_ERRORS, NotFound, Conflict))
+@router.post("/{rfq_id}/cancel", responses=responses(NotFound, Conflict))
 async def cancel_rfq(
-    rfq_id: uuid.UUID, session: SessionDep, service: ServiceDep, principal: Sales,
+    rfq_id: uuid.UUID,
+    session: SessionDep,
+    service: ServiceDep,
+    principal: Sales,
     body: ReasonBody | None = None,
 ) -> RfqRead:
     """Withdraw the RFQ before it trades."""

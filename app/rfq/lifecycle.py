@@ -39,8 +39,9 @@ EXPIRABLE: frozenset[RfqState] = frozenset(s for s, nxt in TRANSITIONS.items() i
 class IllegalTransition(Exception):
     def __init__(self, current: RfqState, target: RfqState) -> None:
         allowed = ", ".join(sorted(TRANSITIONS[current])) or "none: it is final"
-        super().__init__(f"an RFQ in state {current.value!r} cannot become {target.value!r} "
-                         f"(allowed: {allowed})")
+        super().__init__(
+            f"an RFQ in state {current.value!r} cannot become {target.value!r} (allowed: {allowed})"
+        )
         self.current = current
         self.target = target
 

@@ -64,7 +64,9 @@ class RfqRepository:
         )
         return rows.all()
 
-    async def page(self, flt: RfqFilter, *, limit: int, cursor: str | None) -> tuple[list[Rfq], str | None]:
+    async def page(
+        self, flt: RfqFilter, *, limit: int, cursor: str | None
+    ) -> tuple[list[Rfq], str | None]:
         """Newest first, keyset-paginated on (created_at, id)."""
         stmt = select(Rfq)
         conds = []
@@ -111,13 +113,24 @@ class RfqRepository:
         await self.session.execute(
             update(Rfq)
             .where(Rfq.id.in_(ids))
-            .values(state=RfqState.EXPIRED.value, version=Rfq.version + 1, updated_at=now,
-                    state_reason="deadline passed")
+            .values(
+                state=RfqState.EXPIRED.value,
+                version=Rfq.version + 1,
+                updated_at=now,
+                state_reason="deadline passed",
+            )
             .execution_options(synchronize_session=False)
         )
         self.session.add_all(
-            RfqEvent(rfq_id=row.id, seq=row.version + 1, at=now, from_state=row.state,
-                     to_state=RfqState.EXPIRED.value, reason="deadline passed", actor="sweeper")
+            RfqEvent(
+                rfq_id=row.id,
+                seq=row.version + 1,
+                at=now,
+                from_state=row.state,
+                to_state=RfqState.EXPIRED.value,
+                reason="deadline passed",
+                actor="sweeper",
+            )
             for row in due
         )
         await self.session.execute(

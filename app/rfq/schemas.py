@@ -18,7 +18,9 @@ PositiveDecimal = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=8
 
 class LegCreate(StrictInput):
     instrument: str = Field(
-        min_length=5, max_length=64, examples=["BTC-25DEC26-70000-C"],
+        min_length=5,
+        max_length=64,
+        examples=["BTC-25DEC26-70000-C"],
         description="Venue instrument name UNDERLYING-DMMMYY-STRIKE-C|P",
     )
     ratio: int = Field(1, ge=1, le=100)
@@ -30,7 +32,9 @@ class RfqCreate(StrictInput):
 
     underlying: str = Field(min_length=2, max_length=10, pattern=r"^[A-Za-z]+$", examples=["BTC"])
     side: Side = Field(description="What the client does: buy, sell, or two_way (both prices)")
-    quantity: PositiveDecimal = Field(description="Number of structure units (contracts per ratio 1)")
+    quantity: PositiveDecimal = Field(
+        description="Number of structure units (contracts per ratio 1)"
+    )
     structure: Structure | None = Field(None, description="Template; omit when giving legs")
     strikes: list[PositiveDecimal] | None = Field(None, min_length=1, max_length=4)
     expiries: list[date] | None = Field(None, min_length=1, max_length=2)
@@ -56,12 +60,24 @@ class RfqCreate(StrictInput):
     model_config = StrictInput.model_config | {
         "json_schema_extra": {
             "examples": [
-                {"underlying": "BTC", "structure": "call_spread", "strikes": [70000, 80000],
-                 "expiries": ["2026-12-25"], "side": "buy", "quantity": 250,
-                 "hedge_reference": 64500},
-                {"underlying": "ETH", "side": "sell", "quantity": 500, "legs": [
-                    {"instrument": "ETH-25DEC26-3000-P", "ratio": 1, "direction": "buy"},
-                    {"instrument": "ETH-25DEC26-4000-C", "ratio": 1, "direction": "sell"}]},
+                {
+                    "underlying": "BTC",
+                    "structure": "call_spread",
+                    "strikes": [70000, 80000],
+                    "expiries": ["2026-12-25"],
+                    "side": "buy",
+                    "quantity": 250,
+                    "hedge_reference": 64500,
+                },
+                {
+                    "underlying": "ETH",
+                    "side": "sell",
+                    "quantity": 500,
+                    "legs": [
+                        {"instrument": "ETH-25DEC26-3000-P", "ratio": 1, "direction": "buy"},
+                        {"instrument": "ETH-25DEC26-4000-C", "ratio": 1, "direction": "sell"},
+                    ],
+                },
             ]
         }
     }
@@ -122,16 +138,20 @@ class RfqSummary(ReadModel):
 class RfqRead(RfqSummary):
     legs: list[LegRead]
     events: list[EventRead]
-    quotes: list[ClientQuoteRead] = []
+    quotes: list[ClientQuoteRead] = Field(default_factory=list)
 
 
 class RfqPage(ReadModel):
     items: list[RfqSummary]
-    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null at the end")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null at the end"
+    )
 
 
 class AcceptBody(StrictInput):
-    side: Side = Field(description="The client's side: buy (lifts the offer) or sell (hits the bid)")
+    side: Side = Field(
+        description="The client's side: buy (lifts the offer) or sell (hits the bid)"
+    )
     quantity: PositiveDecimal | None = Field(None, description="Defaults to the whole RFQ quantity")
 
 

@@ -37,7 +37,12 @@ class Filler(Protocol):
     """Fills an accepted RFQ; returns the quantity filled (the dealers service fills this seam)."""
 
     async def fill(
-        self, session: AsyncSession, rfq: Rfq, quote: ClientQuote, side: Side, quantity: Decimal,
+        self,
+        session: AsyncSession,
+        rfq: Rfq,
+        quote: ClientQuote,
+        side: Side,
+        quantity: Decimal,
         now: datetime,
     ) -> Decimal: ...
 
@@ -55,7 +60,10 @@ def legs_of(body: RfqCreate) -> tuple[Structure, tuple[Leg, ...]]:
     """The package's legs (for its buyer) and its structure, from either form of the request."""
     underlying = body.underlying.upper()
     if body.legs is None:
-        assert body.structure is not None and body.strikes is not None and body.expiries is not None
+        if body.structure is None or body.strikes is None or body.expiries is None:
+            raise Unprocessable(
+                "template form needs structure, strikes and expiries", field="structure"
+            )
         legs = build_legs(underlying, body.structure, body.strikes, body.expiries, body.ratio)
         return body.structure, legs
     parsed = []
@@ -64,7 +72,9 @@ def legs_of(body: RfqCreate) -> tuple[Structure, tuple[Leg, ...]]:
             instrument = Instrument.parse(leg.instrument)
         except ValueError as exc:
             reason = getattr(exc, "reason", str(exc))
-            raise Unprocessable(reason, field=f"legs[{i}].instrument", code="invalid_instrument") from exc
+            raise Unprocessable(
+                reason, field=f"legs[{i}].instrument", code="invalid_instrument"
+            ) from exc
         parsed.append(Leg(instrument=instrument, ratio=leg.ratio, direction=leg.direction))
     legs = tuple(parsed)
     if body.structure is not None and body.structure is not Structure.CUSTOM:
@@ -110,7 +120,8 @@ class RfqService:
         rfq = Rfq(
             created_at=now,
             updated_at=now,
-            expires_at=now + timedelta(milliseconds=min(expires_in, self.settings.max_expires_in_ms)),
+            expires_at=now
+            + timedelta(milliseconds=min(expires_in, self.settings.max_expires_in_ms)),
             state=RfqState.NEW.value,
             client=body.client or (principal.name if principal else None),
             channel=channel,
@@ -136,12 +147,27 @@ class RfqService:
             for i, leg in enumerate(legs)
         ]
         actor = principal.name if principal else channel
-        rfq.events = [RfqEvent(seq=1, at=now, from_state=None, to_state=RfqState.NEW.value,
-                               reason=None, actor=actor)]
+        rfq.events = [
+            RfqEvent(
+                seq=1,
+                at=now,
+                from_state=None,
+                to_state=RfqState.NEW.value,
+                reason=None,
+                actor=actor,
+            )
+        ]
         session.add(rfq)
         await session.flush()
-        log.info("rfq_created", rfq_id=str(rfq.id), underlying=underlying, structure=structure.value,
-                 side=body.side.value, quantity=str(body.quantity), legs=len(legs))
+        log.info(
+            "rfq_created",
+            rfq_id=str(rfq.id),
+            underlying=underlying,
+            structure=structure.value,
+            side=body.side.value,
+            quantity=str(body.quantity),
+            legs=len(legs),
+        )
         if self.quoter is not None:
             await self.transition(session, rfq, RfqState.QUOTING, actor="pricing", now=now)
             await self.quoter.quote(session, rfq, now)
@@ -149,7 +175,9 @@ class RfqService:
         return rfq
 
     # ------------------------------------------------------------------ reads
-    async def get(self, session: AsyncSession, rfq_id: uuid.UUID) -> tuple[Rfq, Sequence[ClientQuote]]:
+    async def get(
+        self, session: AsyncSession, rfq_id: uuid.UUID
+    ) -> tuple[Rfq, Sequence[ClientQuote]]:
         repo = RfqRepository(session)
         rfq = await repo.get(rfq_id)
         if rfq is None:
@@ -176,47 +204,79 @@ class RfqService:
         quotes = await RfqRepository(session).quotes(rfq.id)
         live = [q for q in quotes if q.status == "live"]
         if rfq.state != RfqState.QUOTED.value or not live:
-            raise Conflict(f"only a quoted RFQ can be accepted; this one is {rfq.state}",
-                           code="illegal_transition")
+            raise Conflict(
+                f"only a quoted RFQ can be accepted; this one is {rfq.state}",
+                code="illegal_transition",
+            )
         quote = live[-1]
         if quote.valid_until <= now:
             raise Conflict("the quote is no longer valid", code="quote_expired")
         if body.side is Side.TWO_WAY:
-            raise Unprocessable("accept as buy (lift the offer) or sell (hit the bid)", field="side")
+            raise Unprocessable(
+                "accept as buy (lift the offer) or sell (hit the bid)", field="side"
+            )
         if rfq.side != Side.TWO_WAY.value and rfq.side != body.side.value:
-            raise Conflict(f"the client asked to {rfq.side}; cannot accept as {body.side.value}",
-                           field="side", code="side_mismatch")
+            raise Conflict(
+                f"the client asked to {rfq.side}; cannot accept as {body.side.value}",
+                field="side",
+                code="side_mismatch",
+            )
         price = quote.ask_coin if body.side is Side.BUY else quote.bid_coin
         if price is None:
-            raise Conflict(f"no {'offer' if body.side is Side.BUY else 'bid'} was quoted",
-                           field="side", code="side_mismatch")
+            raise Conflict(
+                f"no {'offer' if body.side is Side.BUY else 'bid'} was quoted",
+                field="side",
+                code="side_mismatch",
+            )
         quantity = body.quantity or rfq.quantity
         if quantity > rfq.quantity:
-            raise Unprocessable(f"cannot accept {quantity}: the RFQ is for {rfq.quantity}",
-                                field="quantity")
+            raise Unprocessable(
+                f"cannot accept {quantity}: the RFQ is for {rfq.quantity}", field="quantity"
+            )
         quote.status = "accepted"
         rfq.accepted_side = body.side.value
-        await self.transition(session, rfq, RfqState.ACCEPTED, actor=principal.name, now=now,
-                              reason=f"{body.side.value} {quantity} at {price}")
+        await self.transition(
+            session,
+            rfq,
+            RfqState.ACCEPTED,
+            actor=principal.name,
+            now=now,
+            reason=f"{body.side.value} {quantity} at {price}",
+        )
         if self.filler is None:
             raise Conflict("no fill route is configured", code="no_fill_route")
         filled = await self.filler.fill(session, rfq, quote, body.side, quantity, now)
         rfq.filled_quantity = filled
         final = RfqState.FILLED if filled >= quantity else RfqState.PARTIALLY_FILLED
-        await self.transition(session, rfq, final, actor="fills", now=self.clock(),
-                              reason=f"filled {filled} of {quantity}")
+        await self.transition(
+            session,
+            rfq,
+            final,
+            actor="fills",
+            now=self.clock(),
+            reason=f"filled {filled} of {quantity}",
+        )
         return rfq
 
-    async def pass_(self, session: AsyncSession, rfq_id: uuid.UUID, principal: Principal,
-                    reason: str | None) -> Rfq:
+    async def pass_(
+        self, session: AsyncSession, rfq_id: uuid.UUID, principal: Principal, reason: str | None
+    ) -> Rfq:
         return await self._close(session, rfq_id, RfqState.PASSED, principal, reason, "passed")
 
-    async def cancel(self, session: AsyncSession, rfq_id: uuid.UUID, principal: Principal,
-                     reason: str | None) -> Rfq:
+    async def cancel(
+        self, session: AsyncSession, rfq_id: uuid.UUID, principal: Principal, reason: str | None
+    ) -> Rfq:
         return await self._close(session, rfq_id, RfqState.CANCELLED, principal, reason, "expired")
 
-    async def _close(self, session: AsyncSession, rfq_id: uuid.UUID, target: RfqState,
-                     principal: Principal, reason: str | None, quote_status: str) -> Rfq:
+    async def _close(
+        self,
+        session: AsyncSession,
+        rfq_id: uuid.UUID,
+        target: RfqState,
+        principal: Principal,
+        reason: str | None,
+        quote_status: str,
+    ) -> Rfq:
         rfq = await self._locked(session, rfq_id)
         if await self._expire_if_due(session, rfq):
             raise Conflict("the RFQ has already expired", field="rfq_id", code="expired")
@@ -248,8 +308,17 @@ class RfqService:
         rfq.updated_at = at
         rfq.state_reason = reason
         # the version column is bumped by the flush; the event takes the number it will have
-        session.add(RfqEvent(rfq_id=rfq.id, seq=rfq.version + 1, at=at, from_state=current.value,
-                             to_state=target.value, reason=reason, actor=actor))
+        session.add(
+            RfqEvent(
+                rfq_id=rfq.id,
+                seq=rfq.version + 1,
+                at=at,
+                from_state=current.value,
+                to_state=target.value,
+                reason=reason,
+                actor=actor,
+            )
+        )
         try:
             await session.flush()
         except StaleDataError as exc:
@@ -267,8 +336,14 @@ class RfqService:
 
     async def _expire_if_due(self, session: AsyncSession, rfq: Rfq) -> bool:
         if RfqState(rfq.state) in EXPIRABLE and rfq.expires_at <= self.clock():
-            await self.transition(session, rfq, RfqState.EXPIRED, actor="deadline",
-                                  reason="deadline passed", now=rfq.expires_at)
+            await self.transition(
+                session,
+                rfq,
+                RfqState.EXPIRED,
+                actor="deadline",
+                reason="deadline passed",
+                now=rfq.expires_at,
+            )
             for quote in await RfqRepository(session).quotes(rfq.id):
                 if quote.status == "live":
                     quote.status = "expired"

@@ -1,0 +1,47 @@
+# rfqdesk: `make run` starts the service on http://127.0.0.1:8000, `make test` runs the tests.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+
+.PHONY: install run serve migrate test test-all lint demo openapi bench clean
+
+$(BIN)/rfqdesk: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(BIN)/rfqdesk
+
+install: $(BIN)/rfqdesk  ## build .venv with the service and its dev tools
+
+migrate: install  ## apply the Alembic migrations to RFQDESK_DATABASE_URL (default ./var/rfqdesk.db)
+	$(BIN)/rfqdesk db upgrade
+
+run: migrate  ## migrate, then serve with the embedded defaults (SQLite, in-process cache)
+	$(BIN)/rfqdesk serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: install  ## the default suite (slow suites excluded)
+	$(BIN)/pytest -q
+
+test-all: install  ## everything, slow suites included (what CI runs)
+	$(BIN)/pytest -q -m ''
+
+lint: install  ## ruff, mypy and the architecture contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check app tests ml bench migrations/env.py
+	$(BIN)/mypy app ml
+	$(BIN)/lint-imports
+
+demo: install  ## post example RFQs to the service started by `make run`
+	$(BIN)/rfqdesk demo --url http://$(HOST):$(PORT)
+
+openapi: install  ## regenerate openapi/openapi.json
+	$(BIN)/rfqdesk openapi --out openapi/openapi.json
+
+bench: install  ## the benchmarks under bench/
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""Generated requests against the real server: no 5xx, and every answer matches the spec."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import hypothesis
+import pytest
+import schemathesis
+import uvicorn
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from app import migrate
+from app.auth.keys import Role
+from app.auth.service import create_key
+from app.config import Settings
+from app.db import create_engine, create_sessionmaker
+from app.main import create_app
+
+SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
+schema = schemathesis.openapi.from_path(SPEC)
+
+
+async def _admin_key(settings: Settings) -> str:
+    engine = create_engine(settings)
+    async with create_sessionmaker(engine)() as s, s.begin():
+        _, key = await create_key(s, role=Role.ADMIN, name="fuzzer", rate_limit_per_minute=10**9)
+    await engine.dispose()
+    return key
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
+    migrate.upgrade(url)
+    settings = Settings(database_url=url, background_tasks=False, log_level="CRITICAL")
+    key = asyncio.run(_admin_key(settings))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="critical", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            pytest.fail("the server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key}"}
+    server.should_exit = True
+    thread.join(10)
+
+
+@schema.parametrize()
+@hypothesis.settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(hypothesis.HealthCheck),
+)
+def test_no_server_error_and_answers_match_the_spec(case: schemathesis.Case, live) -> None:
+    base_url, headers = live
+    response = case.call(base_url=base_url, headers=headers, timeout=10)
+    case.validate_response(
+        response,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    )
