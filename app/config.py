@@ -29,6 +29,25 @@ class RfqSettings(BaseModel):
     sweep_interval_s: float = 1.0
 
 
+class PricingSettings(BaseModel):
+    """The client quote: hit-probability curve (until a trained model serves), risk aversion,
+    factor covariance and desk risk limits. Markups are in gross-vega vol points: the package's
+    markup in USD divided by its gross vega (Σ|legs| vega, USD per 1 vol point)."""
+
+    hit_alpha: float = -0.4
+    hit_beta_per_vol_point: float = 2.5
+    risk_aversion_per_usd: float = 2e-6
+    horizon_days: float = 1.0
+    vol_of_vol_points_per_day: float = 2.5
+    spot_vol_correlation: float = -0.4
+    vega_term_decorrelation_years: float = 0.5
+    quote_valid_ms: int = 5_000
+    tick_coin: dict[str, Decimal] = {"BTC": Decimal("0.0001"), "ETH": Decimal("0.0001")}
+    max_abs_delta_coins: dict[str, float] = {"BTC": 2_000.0, "ETH": 20_000.0}
+    max_abs_vega_usd: dict[str, float] = {"BTC": 2_000_000.0, "ETH": 500_000.0}
+    sim_seed: int = 7
+
+
 class ApiSettings(BaseModel):
     """HTTP-level protections."""
 
@@ -59,6 +78,7 @@ class Settings(BaseSettings):
     background_tasks: bool = True
     rfq: RfqSettings = Field(default_factory=RfqSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
     bootstrap_admin_key: SecretStr | None = None
 
     @property

@@ -20,7 +20,12 @@ from app.dealers.endpoints import router as dealers_router
 from app.errors import install_error_handlers
 from app.health.endpoints import router as health_router
 from app.logging import configure_logging
+from app.marketdata.simulated import SimulatedFeed
 from app.middleware import BodySizeLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
+from app.pricing.endpoints import router as desk_router
+from app.pricing.fills import PrincipalFiller
+from app.pricing.hit import LogisticHitCurve
+from app.pricing.service import PricingService
 from app.rfq.endpoints import router as rfq_router
 from app.rfq.service import RfqService
 from app.state import AppState
@@ -45,7 +50,12 @@ def build_state(settings: Settings) -> AppState:
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         ),
     )
-    state.services["rfq"] = RfqService(settings.rfq)
+    feed = SimulatedFeed(seed=settings.pricing.sim_seed)
+    hit = LogisticHitCurve(settings.pricing.hit_alpha, settings.pricing.hit_beta_per_vol_point)
+    pricing = PricingService(feed, hit, settings.pricing)
+    state.services["pricing"] = pricing
+    state.services["rfq"] = RfqService(settings.rfq, quoter=pricing, filler=PrincipalFiller())
+    state.services["model_versions"] = {"hit": hit.version}
     return state
 
 
@@ -99,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(rfq_router)
     app.include_router(dealers_router)
+    app.include_router(desk_router)
     # added last = outermost: the size limit runs before idempotency buffers a body
     app.add_middleware(
         IdempotencyMiddleware,

@@ -19,6 +19,7 @@ from app.domain.instruments import Instrument
 from app.domain.structures import Leg, build_legs, recognise
 from app.domain.validation import RfqLimits, validate_package
 from app.errors import Conflict, NotFound, Unprocessable
+from app.metrics import RFQ_CREATED, RFQ_TRANSITIONS
 from app.models import ClientQuote, Rfq, RfqEvent, RfqLeg
 from app.rfq.lifecycle import EXPIRABLE, IllegalTransition, RfqState, check_transition
 from app.rfq.repository import RfqFilter, RfqRepository
@@ -168,6 +169,7 @@ class RfqService:
             quantity=str(body.quantity),
             legs=len(legs),
         )
+        RFQ_CREATED.labels(underlying, structure.value, channel).inc()
         if self.quoter is not None:
             await self.transition(session, rfq, RfqState.QUOTING, actor="pricing", now=now)
             await self.quoter.quote(session, rfq, now)
@@ -323,6 +325,7 @@ class RfqService:
             await session.flush()
         except StaleDataError as exc:
             raise Conflict("the RFQ changed concurrently; retry", code="concurrent_update") from exc
+        RFQ_TRANSITIONS.labels(target.value).inc()
         log.info("rfq_state", rfq_id=str(rfq.id), from_state=current.value, to_state=target.value)
 
     async def expire_due(self, session: AsyncSession) -> list[uuid.UUID]:

@@ -1,0 +1,39 @@
+"""The desk's inventory per risk factor: read for quoting, moved by fills (atomic increments)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.models import DeskRiskFactor
+
+
+class DeskRiskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def inventory(self, underlying: str | None = None) -> dict[str, float]:
+        stmt = select(DeskRiskFactor.factor, DeskRiskFactor.value)
+        if underlying is not None:
+            stmt = stmt.where(DeskRiskFactor.factor.startswith(f"{underlying}:"))
+        return {f: float(v) for f, v in (await self.session.execute(stmt)).all()}
+
+    async def add(self, changes: Mapping[str, float]) -> None:
+        """Add to each factor in one statement per factor (safe under concurrent fills)."""
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        now = utcnow()
+        for factor, change in sorted(changes.items()):
+            if change == 0.0:
+                continue
+            stmt = insert(DeskRiskFactor).values(factor=factor, value=change, updated_at=now)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[DeskRiskFactor.factor],
+                set_={"value": DeskRiskFactor.value + change, "updated_at": now},
+            )
+            await self.session.execute(stmt)
