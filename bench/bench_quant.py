@@ -19,6 +19,7 @@ machine, printing each figure's ratio to the baseline.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import timeit
@@ -54,10 +55,18 @@ def price_and_quote() -> float:
     return risk.theo_usd - optimal_markup(HIT, cost).markup  # our bid
 
 
-def _median_us(fn: Callable[[], object], number: int, repeat: int) -> float:
+def _time_us(fn: Callable[[], object], number: int, repeat: int) -> tuple[float, float]:
+    """(median, min) per-call time in µs over ``repeat`` runs of ``number`` calls."""
     fn()  # warm up
     runs = timeit.repeat(fn, number=number, repeat=repeat)
-    return statistics.median(runs) / number * 1e6
+    return statistics.median(runs) / number * 1e6, min(runs) / number * 1e6
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 def main() -> None:
@@ -95,14 +104,14 @@ def main() -> None:
         ("price + skew + markup", price_and_quote),
     ]
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}")
-    print(f"median of {args.repeat} runs x {args.number} calls")
+    print(f"{args.repeat} runs x {args.number} calls; median (min) per call; load {_load()}")
     base = 0.0
     total = 0.0
     for name, fn in cases:
-        us = _median_us(fn, args.number, args.repeat)
+        us, fastest = _time_us(fn, args.number, args.repeat)
         base = base or us
         total = us
-        print(f"{name:34s} {us:9.2f} us   x{us / base:7.1f} baseline")
+        print(f"{name:34s} {us:9.2f} us ({fastest:7.2f})   x{us / base:7.1f} baseline")
     verdict = "OK" if total <= TARGET_US else "OVER TARGET"
     print(f"price+quote median {total:.1f} us (target <= {TARGET_US:.0f} us): {verdict}")
     bid = price_and_quote()
