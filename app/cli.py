@@ -20,6 +20,8 @@ cli = typer.Typer(
 )
 db_cli = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
+sim_cli = typer.Typer(help="The market simulator and simulated dealers.", no_args_is_help=True)
+cli.add_typer(sim_cli, name="sim")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
 
@@ -126,6 +128,46 @@ def demo(
     from app.demo import run_demo
 
     sys.exit(run_demo(url, key or asyncio.run(_create_key(Role.SALES, "demo", None))))
+
+
+@sim_cli.command("dealers")
+def sim_dealers(
+    count: Annotated[int, typer.Option(min=1, max=50, help="How many dealers")] = 8,
+    port: Annotated[int, typer.Option(help="Their port (one path per dealer)")] = 9100,
+    host: Annotated[str, typer.Option(help="Their interface")] = "127.0.0.1",
+    desk_url: Annotated[str, typer.Option(help="Where the desk runs (for answers sent later)")] = (
+        "http://127.0.0.1:8000"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of their hidden behaviour")] = 11,
+) -> None:
+    """Register COUNT simulated dealers with the desk and serve them over HTTP."""
+    import uvicorn
+
+    from app.db import create_engine, create_sessionmaker
+    from app.dealers.simulated import create_dealers_app, make_dealers, register_dealers
+
+    dealers = make_dealers(count, seed)
+
+    async def _register() -> None:
+        engine = create_engine(get_settings())
+        try:
+            await register_dealers(create_sessionmaker(engine), dealers, f"http://{host}:{port}")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_register())
+    for d in dealers:
+        typer.echo(
+            f"{d.name}: mode={d.mode} p_answer={d.p_answer} latency_ms={d.latency_ms} "
+            f"edge={d.edge_vol_points} width={d.half_width_vol_points} max_size={d.max_size}"
+        )
+    uvicorn.run(
+        create_dealers_app(dealers, desk_url, seed=seed),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def _ensure_sqlite_dir() -> None:

@@ -48,6 +48,28 @@ class PricingSettings(BaseModel):
     sim_seed: int = 7
 
 
+class DealerSettings(BaseModel):
+    """Dealer fan-out: deadlines, signing, circuit breaker, quote validation, cover policy."""
+
+    #: how long dealers have to answer a quote request
+    deadline_ms: int = 400
+    #: most dealers asked per RFQ (the ranking may choose fewer)
+    max_dealers: int = 8
+    #: "two_way_only" hides the client's side from dealers; "disclosed" shows it
+    side_disclosure: Literal["disclosed", "two_way_only"] = "two_way_only"
+    #: principal: the desk may show its own price and keep what dealers do not cover;
+    #: back_to_back: never show a price no dealer quote covers (plus the margin)
+    cover_policy: Literal["principal", "back_to_back"] = "principal"
+    back_to_back_margin_coin: Decimal = Decimal("0.0005")
+    #: a dealer quote further than this from theo (coin per unit) is refused
+    price_band_coin: Decimal = Decimal("0.05")
+    signature_skew_s: int = 30
+    breaker_failures: int = 3
+    breaker_cooldown_s: float = 30.0
+    notify_lost_with_cover: bool = True
+    request_timeout_s: float = 2.0
+
+
 class ApiSettings(BaseModel):
     """HTTP-level protections."""
 
@@ -79,6 +101,7 @@ class Settings(BaseSettings):
     rfq: RfqSettings = Field(default_factory=RfqSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
+    dealers: DealerSettings = Field(default_factory=DealerSettings)
     bootstrap_admin_key: SecretStr | None = None
 
     @property

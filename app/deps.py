@@ -15,6 +15,7 @@ from app.auth.service import Principal
 from app.cache import Cache, CacheUnavailable
 from app.config import Settings
 from app.errors import Forbidden, RateLimited, Unauthorized
+from app.events import unit_of_work
 from app.state import AppState
 
 log = structlog.get_logger(__name__)
@@ -30,8 +31,9 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
-    """One transaction per request, committed before the response is sent."""
-    async with state.sessionmaker() as session, session.begin():
+    """One transaction per request, committed before the response is sent; work registered
+    with :func:`app.events.after_commit` starts once it has committed."""
+    async with unit_of_work(state.sessionmaker) as session:
         yield session
 
 

@@ -16,14 +16,18 @@ from app.auth.service import KeyResolver
 from app.cache import create_cache
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.dealers.award import DealerFiller
+from app.dealers.client import CircuitBreakers, DealerClient
 from app.dealers.endpoints import router as dealers_router
+from app.dealers.fanout import DealerFanout
+from app.dealers.inbound import router as dealer_inbound_router
 from app.errors import install_error_handlers
+from app.events import EventBus
 from app.health.endpoints import router as health_router
 from app.logging import configure_logging
 from app.marketdata.simulated import SimulatedFeed
 from app.middleware import BodySizeLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
 from app.pricing.endpoints import router as desk_router
-from app.pricing.fills import PrincipalFiller
 from app.pricing.hit import LogisticHitCurve
 from app.pricing.service import PricingService
 from app.rfq.endpoints import router as rfq_router
@@ -54,7 +58,18 @@ def build_state(settings: Settings) -> AppState:
     hit = LogisticHitCurve(settings.pricing.hit_alpha, settings.pricing.hit_beta_per_vol_point)
     pricing = PricingService(feed, hit, settings.pricing)
     state.services["pricing"] = pricing
-    state.services["rfq"] = RfqService(settings.rfq, quoter=pricing, filler=PrincipalFiller())
+    client = DealerClient(
+        state.http,
+        CircuitBreakers(settings.dealers.breaker_failures, settings.dealers.breaker_cooldown_s),
+    )
+    state.services["rfq"] = RfqService(
+        settings.rfq,
+        pricing=pricing,
+        fanout=DealerFanout(settings.dealers, client, state.cache),
+        filler=DealerFiller(settings.dealers, client),
+        dealer_settings=settings.dealers,
+        events=EventBus(state.cache),
+    )
     state.services["model_versions"] = {"hit": hit.version}
     return state
 
@@ -110,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rfq_router)
     app.include_router(dealers_router)
     app.include_router(desk_router)
+    app.include_router(dealer_inbound_router)
     # added last = outermost: the size limit runs before idempotency buffers a body
     app.add_middleware(
         IdempotencyMiddleware,

@@ -27,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.domain.expiries import monthly_expiry  # noqa: E402
+from app.domain.expiries import monthly_expiry
 
 
 def free_port() -> int:

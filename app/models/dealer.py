@@ -42,6 +42,8 @@ class DealerRequest(IdMixin, Base):
     p_win: Mapped[float | None] = mapped_column(Float, default=None)
     model_version: Mapped[str | None] = mapped_column(String(80), default=None)
     disclosed_side: Mapped[str | None] = mapped_column(String(8), default=None)
+    #: the desk's theo when the request went out (coin per unit): the centre of the price band
+    theo_coin: Mapped[Decimal | None] = mapped_column(Money, default=None)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     first_quote_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -38,6 +38,8 @@ class Rfq(IdMixin, Base):
     state_reason: Mapped[str | None] = mapped_column(Text, default=None)
     accepted_side: Mapped[str | None] = mapped_column(String(8), default=None)
     filled_quantity: Mapped[Decimal | None] = mapped_column(Money, default=None)
+    #: what dealers did not cover on an accepted RFQ (the desk's, for the execution plan)
+    residual_quantity: Mapped[Decimal | None] = mapped_column(Money, default=None)
     #: bumped on every update (optimistic lock); a state event takes the version it produced as
     #: its sequence number, so events sort in the order the transitions happened
     version: Mapped[int] = mapped_column(Integer, default=1)

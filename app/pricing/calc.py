@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from app.domain.expiries import expiry_datetime
 from app.marketdata.snapshot import MarketSnapshot
 from app.pricing.hit import FloatArray, HitContext, HitCurve
-from app.pricing.risk import covariance, factor_underlying, package_factors, vega_factor
+from app.pricing.risk import covariance, factor_underlying, package_factors
 from app.quant.pricing import price_package
 from app.quant.quoting import inventory_skew, optimal_markup
 
@@ -112,16 +113,7 @@ def compute_quote(
     keys = sorted(set(factors) | {k for k in inventory if factor_underlying(k) == snap.underlying})
     x = np.array([factors.get(k, 0.0) for k in keys])
     q = np.array([inventory.get(k, 0.0) for k in keys])
-    t_by_factor = {
-        vega_factor(snap.underlying, e): float(ti) for e, ti in zip(expiries, t, strict=True)
-    }
-    for k in keys:
-        if ":vega:" in k and k not in t_by_factor:
-            t_by_factor[k] = (
-                snap.t_years(date.fromisoformat(k.rsplit(":", 1)[1]))
-                if date.fromisoformat(k.rsplit(":", 1)[1]) >= snap.as_of.date()
-                else 0.0
-            )
+    t_by_factor = {k: _factor_t(snap, k) for k in keys if ":vega:" in k}
     atm = float(np.mean(snap.vols(expiries[:1], np.array([float(fwd[0])]))))
     cov = covariance(
         keys,
@@ -228,6 +220,12 @@ def compute_quote(
         ask=ask,
         refused=refused,
     )
+
+
+def _factor_t(snap: MarketSnapshot, factor: str) -> float:
+    """Years to the expiry of a vega factor; 0 once it has expired (the risk is gone)."""
+    expiry = date.fromisoformat(factor.rsplit(":", 1)[1])
+    return snap.t_years(expiry) if expiry_datetime(expiry) > snap.as_of else 0.0
 
 
 def _limit_breach(keys: Sequence[str], after: FloatArray, params: QuoteParams) -> str | None:

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import PricingSettings
+from app.config import DealerSettings, PricingSettings
+from app.dealers.quotes import cover_price
 from app.errors import Conflict, Unprocessable
 from app.marketdata.errors import MarketDataError
+from app.marketdata.snapshot import MarketSnapshot as Snapshot
 from app.metrics import STAGE_LATENCY
-from app.models import ClientQuote, MarketSnapshot, Rfq
+from app.models import ClientQuote, DealerQuote, MarketSnapshot, Rfq
 from app.pricing.calc import LegSpec, QuoteCalc, QuoteParams, compute_quote
+from app.pricing.cover import apply_cover
 from app.pricing.desk import DeskRiskRepository
 from app.pricing.hit import HitCurve
 from app.quant.errors import QuantError
@@ -58,8 +63,8 @@ class PricingService:
             max_abs_vega_usd=s.max_abs_vega_usd.get(underlying, float("inf")),
         )
 
-    async def quote(self, session: AsyncSession, rfq: Rfq, now: datetime) -> ClientQuote:
-        """Price the RFQ on a fresh snapshot and store the quote with that snapshot."""
+    async def model_quote(self, session: AsyncSession, rfq: Rfq) -> Priced:
+        """The model's quote on a fresh snapshot and the desk's current inventory (not stored)."""
         try:
             snap = await self.feed.snapshot(rfq.underlying)
         except MarketDataError as exc:
@@ -87,6 +92,20 @@ class PricingService:
         if calc.bid is None and calc.ask is None:
             reasons = "; ".join(f"{k}: {v}" for k, v in calc.refused.items())
             raise Conflict(f"risk limit: {reasons}", code="risk_limit")
+        return Priced(snap=snap, calc=calc, inventory=inventory)
+
+    async def store_quote(
+        self,
+        session: AsyncSession,
+        rfq: Rfq,
+        priced: Priced,
+        now: datetime,
+        *,
+        dealer_quotes: Sequence[DealerQuote] = (),
+        dealer_settings: DealerSettings | None = None,
+    ) -> ClientQuote:
+        """Apply the cover policy to the model's prices and store the quote with its snapshot."""
+        snap, calc = priced.snap, priced.calc
         stored = MarketSnapshot(
             underlying=snap.underlying,
             taken_at=snap.as_of,
@@ -97,11 +116,59 @@ class PricingService:
         session.add(stored)
         await session.flush()
         quote = _client_quote(
-            rfq, calc, stored, now, self.settings.quote_valid_ms, self.hit.version, inventory
+            rfq, calc, stored, now, self.settings.quote_valid_ms, self.hit.version, priced.inventory
         )
+        if dealer_settings is not None:
+            tick = self.settings.tick_coin.get(rfq.underlying, Decimal("0.0001"))
+            cover_notes: dict[str, Any] = {}
+            for name, desk_sells in (("ask", True), ("bid", False)):
+                model_price = quote.ask_coin if desk_sells else quote.bid_coin
+                if model_price is None:
+                    continue
+                price, covered = cover_price(dealer_quotes, rfq.quantity, desk_buys=desk_sells)
+                result = apply_cover(
+                    model_price,
+                    desk_sells=desk_sells,
+                    cover=price,
+                    covered_quantity=covered,
+                    quantity=rfq.quantity,
+                    policy=dealer_settings.cover_policy,
+                    margin=dealer_settings.back_to_back_margin_coin,
+                    tick=tick,
+                )
+                cover_notes[name] = result.note | (
+                    {"refused": result.refused} if result.refused else {}
+                )
+                usd = (
+                    None
+                    if result.price_coin is None
+                    else _dec(float(result.price_coin) * snap.spot)
+                )
+                if desk_sells:
+                    quote.ask_coin, quote.ask_usd = result.price_coin, usd
+                else:
+                    quote.bid_coin, quote.bid_usd = result.price_coin, usd
+            quote.explanation = quote.explanation | {"dealer_cover": cover_notes}
+            if quote.bid_coin is None and quote.ask_coin is None:
+                raise Conflict(
+                    "no side can be shown: "
+                    + "; ".join(f"{k}: {v.get('refused')}" for k, v in cover_notes.items()),
+                    code="no_cover",
+                )
         session.add(quote)
         await session.flush()
         return quote
+
+    async def quote(self, session: AsyncSession, rfq: Rfq, now: datetime) -> ClientQuote:
+        """Price and store in one go (no dealers involved)."""
+        return await self.store_quote(session, rfq, await self.model_quote(session, rfq), now)
+
+
+@dataclass(frozen=True)
+class Priced:
+    snap: Snapshot
+    calc: QuoteCalc
+    inventory: dict[str, float]
 
 
 def _client_quote(

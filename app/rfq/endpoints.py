@@ -6,15 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from app.auth.keys import Role
 from app.auth.service import Principal
+from app.dealers.wire import DealerQuoteRead, DealerRequestRead
 from app.deps import SessionDep, StateDep, require
 from app.domain.enums import Structure
 from app.errors import COMMON_ERRORS, Conflict, NotFound, Unprocessable, responses
 from app.rfq.lifecycle import RfqState
-from app.rfq.repository import RfqFilter
+from app.rfq.repository import RfqFilter, RfqRepository
 from app.rfq.schemas import (
     AcceptBody,
     ClientQuoteRead,
@@ -43,16 +44,20 @@ async def _read(service: RfqService, session: SessionDep, rfq_id: uuid.UUID) -> 
     rfq, quotes = await service.get(session, rfq_id)
     out = RfqRead.model_validate(rfq)
     out.quotes = [ClientQuoteRead.model_validate(q) for q in quotes]
+    requests, dealer_quotes = await RfqRepository(session).dealer_activity(rfq_id)
+    out.dealer_requests = [DealerRequestRead.model_validate(r) for r in requests]
+    out.dealer_quotes = [DealerQuoteRead.model_validate(q) for q in dealer_quotes]
     return out
 
 
 @router.post("", status_code=201, responses=responses(Unprocessable, Conflict))
 async def create_rfq(
-    body: RfqCreate, session: SessionDep, service: ServiceDep, principal: Sales, request: Request
+    body: RfqCreate, state: StateDep, service: ServiceDep, principal: Sales
 ) -> RfqRead:
-    """Create an RFQ from a structure template or explicit legs, and quote it."""
-    rfq = await service.create(session, body, principal)
-    return await _read(service, session, rfq.id)
+    """Create an RFQ from a structure template or explicit legs, ask dealers, and quote it."""
+    rfq_id = await service.create(state.sessionmaker, body, principal)
+    async with state.sessionmaker() as session:
+        return await _read(service, session, rfq_id)
 
 
 @router.get("", responses=responses(Unprocessable))

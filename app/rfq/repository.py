@@ -12,7 +12,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.models import ClientQuote, Rfq, RfqEvent
+from app.models import ClientQuote, DealerQuote, DealerRequest, Rfq, RfqEvent
 from app.rfq.lifecycle import EXPIRABLE, RfqState
 
 
@@ -63,6 +63,19 @@ class RfqRepository:
             select(ClientQuote).where(ClientQuote.rfq_id == rfq_id).order_by(ClientQuote.created_at)
         )
         return rows.all()
+
+    async def dealer_activity(
+        self, rfq_id: uuid.UUID
+    ) -> tuple[Sequence[DealerRequest], Sequence[DealerQuote]]:
+        requests = await self.session.scalars(
+            select(DealerRequest).where(DealerRequest.rfq_id == rfq_id).order_by(DealerRequest.rank)
+        )
+        quotes = await self.session.scalars(
+            select(DealerQuote)
+            .where(DealerQuote.rfq_id == rfq_id)
+            .order_by(DealerQuote.received_at)
+        )
+        return requests.all(), quotes.all()
 
     async def page(
         self, flt: RfqFilter, *, limit: int, cursor: str | None

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
 
+from app.dealers.wire import DealerQuoteRead, DealerRequestRead
 from app.domain.enums import Direction, OptionType, Side, Structure
 from app.rfq.lifecycle import RfqState
 from app.schemas import Num, ReadModel, StrictInput
@@ -139,6 +140,9 @@ class RfqRead(RfqSummary):
     legs: list[LegRead]
     events: list[EventRead]
     quotes: list[ClientQuoteRead] = Field(default_factory=list)
+    dealer_requests: list[DealerRequestRead] = Field(default_factory=list)
+    dealer_quotes: list[DealerQuoteRead] = Field(default_factory=list)
+    residual_quantity: Num | None = None
 
 
 class RfqPage(ReadModel):

@@ -9,18 +9,22 @@ from decimal import Decimal
 from typing import Protocol
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.service import Principal
-from app.config import RfqSettings
+from app.config import DealerSettings, RfqSettings
+from app.dealers.fanout import DealerFanout
+from app.dealers.quotes import live_quotes
 from app.domain.enums import Side, Structure
 from app.domain.instruments import Instrument
 from app.domain.structures import Leg, build_legs, recognise
 from app.domain.validation import RfqLimits, validate_package
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import AppError, Conflict, NotFound, Unprocessable
+from app.events import EventBus, rfq_channel, unit_of_work
 from app.metrics import RFQ_CREATED, RFQ_TRANSITIONS
-from app.models import ClientQuote, Rfq, RfqEvent, RfqLeg
+from app.models import ClientQuote, DealerQuote, Rfq, RfqEvent, RfqLeg
+from app.pricing.service import Priced, PricingService
 from app.rfq.lifecycle import EXPIRABLE, IllegalTransition, RfqState, check_transition
 from app.rfq.repository import RfqFilter, RfqRepository
 from app.rfq.schemas import AcceptBody, RfqCreate
@@ -28,14 +32,8 @@ from app.rfq.schemas import AcceptBody, RfqCreate
 log = structlog.get_logger(__name__)
 
 
-class Quoter(Protocol):
-    """Prices an RFQ and stores the client quote (the pricing service fills this seam)."""
-
-    async def quote(self, session: AsyncSession, rfq: Rfq, now: datetime) -> ClientQuote: ...
-
-
 class Filler(Protocol):
-    """Fills an accepted RFQ; returns the quantity filled (the dealers service fills this seam)."""
+    """Fills an accepted RFQ and closes unfilled ones (the dealers' award fills this seam)."""
 
     async def fill(
         self,
@@ -46,6 +44,8 @@ class Filler(Protocol):
         quantity: Decimal,
         now: datetime,
     ) -> Decimal: ...
+
+    async def close(self, session: AsyncSession, rfq: Rfq, result: str = "lost") -> None: ...
 
 
 def limits_from(settings: RfqSettings) -> RfqLimits:
@@ -93,36 +93,116 @@ class RfqService:
         self,
         settings: RfqSettings,
         *,
-        quoter: Quoter | None = None,
+        pricing: PricingService | None = None,
+        fanout: DealerFanout | None = None,
         filler: Filler | None = None,
+        dealer_settings: DealerSettings | None = None,
+        events: EventBus | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.limits = limits_from(settings)
-        self.quoter = quoter
+        self.pricing = pricing
+        self.fanout = fanout
         self.filler = filler
+        self.dealer_settings = dealer_settings
+        self.events = events
         self.clock = clock
 
     # ----------------------------------------------------------------- create
     async def create(
         self,
-        session: AsyncSession,
+        maker: async_sessionmaker[AsyncSession],
         body: RfqCreate,
         principal: Principal | None,
         *,
         channel: str = "api",
         conversation_id: str | None = None,
-    ) -> Rfq:
+    ) -> uuid.UUID:
+        """Store the RFQ, ask dealers, and quote it.
+
+        Two transactions, so that no database connection is held while dealers answer: the
+        first stores the RFQ and the dealer requests, the second their answers and the client
+        quote. Should the second fail, the RFQ is rejected with the reason (and the error
+        re-raised); should the process die between them, the expiry sweeper closes it.
+        """
         now = self.clock()
+        async with unit_of_work(maker) as session:
+            rfq = await self._insert(session, body, principal, channel, conversation_id, now)
+            rfq_id = rfq.id
+            if self.pricing is None:
+                return rfq_id
+            await self.transition(session, rfq, RfqState.QUOTING, actor="pricing", now=now)
+            priced = await self.pricing.model_quote(session, rfq)
+            planned = []
+            if self.fanout is not None:
+                planned = await self.fanout.plan(session, rfq, priced.calc.theo_coin, now)
+            if not planned:
+                await self._quote(session, rfq, priced, now)
+                return rfq_id
+        assert self.fanout is not None  # noqa: S101 - planned is empty without a fanout
+        deadline = now + timedelta(milliseconds=self.fanout.settings.deadline_ms)
+        results = await self.fanout.fan_out(rfq_id, planned, deadline)
+        try:
+            async with unit_of_work(maker) as session:
+                rfq = await self._locked(session, rfq_id)
+                if rfq.state != RfqState.QUOTING.value:
+                    return rfq_id  # cancelled or expired while dealers were asked
+                at = self.clock()
+                await self.fanout.collect(session, rfq, results, at)
+                await self._quote(
+                    session, rfq, priced, at, dealer_quotes=await live_quotes(session, rfq.id)
+                )
+        except AppError as exc:
+            async with unit_of_work(maker) as session:
+                rfq = await self._locked(session, rfq_id)
+                await self.fanout.collect(session, rfq, results, self.clock())
+                if rfq.state == RfqState.QUOTING.value:
+                    await self.transition(
+                        session, rfq, RfqState.REJECTED, actor="pricing", reason=exc.detail
+                    )
+            raise
+        return rfq_id
+
+    async def _quote(
+        self,
+        session: AsyncSession,
+        rfq: Rfq,
+        priced: Priced,
+        now: datetime,
+        dealer_quotes: Sequence[DealerQuote] = (),
+    ) -> None:
+        assert self.pricing is not None  # noqa: S101
+        await self.pricing.store_quote(
+            session,
+            rfq,
+            priced,
+            now,
+            dealer_quotes=dealer_quotes,
+            dealer_settings=self.dealer_settings,
+        )
+        await self.transition(session, rfq, RfqState.QUOTED, actor="pricing", now=self.clock())
+
+    async def _insert(
+        self,
+        session: AsyncSession,
+        body: RfqCreate,
+        principal: Principal | None,
+        channel: str,
+        conversation_id: str | None,
+        now: datetime,
+    ) -> Rfq:
         structure, legs = legs_of(body)
         underlying = body.underlying.upper()
         validate_package(underlying, legs, body.quantity, now, self.limits)
-        expires_in = body.expires_in_ms or self.settings.default_expires_in_ms
+        expires_in = min(
+            body.expires_in_ms or self.settings.default_expires_in_ms,
+            self.settings.max_expires_in_ms,
+        )
         rfq = Rfq(
             created_at=now,
             updated_at=now,
-            expires_at=now
-            + timedelta(milliseconds=min(expires_in, self.settings.max_expires_in_ms)),
+            expires_at=now + timedelta(milliseconds=expires_in),
             state=RfqState.NEW.value,
             client=body.client or (principal.name if principal else None),
             channel=channel,
@@ -160,6 +240,7 @@ class RfqService:
         ]
         session.add(rfq)
         await session.flush()
+        RFQ_CREATED.labels(underlying, structure.value, channel).inc()
         log.info(
             "rfq_created",
             rfq_id=str(rfq.id),
@@ -169,11 +250,7 @@ class RfqService:
             quantity=str(body.quantity),
             legs=len(legs),
         )
-        RFQ_CREATED.labels(underlying, structure.value, channel).inc()
-        if self.quoter is not None:
-            await self.transition(session, rfq, RfqState.QUOTING, actor="pricing", now=now)
-            await self.quoter.quote(session, rfq, now)
-            await self.transition(session, rfq, RfqState.QUOTED, actor="pricing", now=self.clock())
+        self._publish(session, rfq, "created")
         return rfq
 
     # ------------------------------------------------------------------ reads
@@ -286,6 +363,10 @@ class RfqService:
         for quote in await RfqRepository(session).quotes(rfq.id):
             if quote.status == "live":
                 quote.status = quote_status
+        if self.filler is not None:
+            await self.filler.close(
+                session, rfq, "lost" if target is RfqState.PASSED else "cancelled"
+            )
         return rfq
 
     # ------------------------------------------------------------- lifecycle
@@ -326,7 +407,16 @@ class RfqService:
         except StaleDataError as exc:
             raise Conflict("the RFQ changed concurrently; retry", code="concurrent_update") from exc
         RFQ_TRANSITIONS.labels(target.value).inc()
+        self._publish(session, rfq, "state", from_state=current.value)
         log.info("rfq_state", rfq_id=str(rfq.id), from_state=current.value, to_state=target.value)
+
+    def _publish(self, session: AsyncSession, rfq: Rfq, kind: str, **extra: object) -> None:
+        if self.events is not None:
+            self.events.publish_after_commit(
+                session,
+                rfq_channel(rfq.id),
+                {"type": kind, "rfq_id": str(rfq.id), "state": rfq.state, **extra},
+            )
 
     async def expire_due(self, session: AsyncSession) -> list[uuid.UUID]:
         return await RfqRepository(session).expire_due(self.clock())

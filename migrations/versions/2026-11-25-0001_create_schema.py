@@ -1,8 +1,8 @@
 """create the rfqdesk schema
 
-Revision ID: 263cc1b4b1f5
+Revision ID: 522d571f225d
 Revises: 
-Create Date: 2026-11-25 10:38:21.202697
+Create Date: 2026-11-25 10:58:01.237524
 
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import app.db
 
 
-revision: str = '263cc1b4b1f5'
+revision: str = '522d571f225d'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -104,6 +104,7 @@ def upgrade() -> None:
     sa.Column('state_reason', sa.Text(), nullable=True),
     sa.Column('accepted_side', sa.String(length=8), nullable=True),
     sa.Column('filled_quantity', app.db.Money(precision=38, scale=12), nullable=True),
+    sa.Column('residual_quantity', app.db.Money(precision=38, scale=12), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.ForeignKeyConstraint(['created_by'], ['api_key.id'], name=op.f('fk_rfq_created_by_api_key')),
@@ -171,6 +172,7 @@ def upgrade() -> None:
     sa.Column('p_win', sa.Float(), nullable=True),
     sa.Column('model_version', sa.String(length=80), nullable=True),
     sa.Column('disclosed_side', sa.String(length=8), nullable=True),
+    sa.Column('theo_coin', app.db.Money(precision=38, scale=12), nullable=True),
     sa.Column('sent_at', app.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('deadline_at', app.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('first_quote_at', app.db.UTCDateTime(timezone=True), nullable=True),

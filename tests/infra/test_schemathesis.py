@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import hypothesis
 import pytest
 import schemathesis
-import uvicorn
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -26,6 +22,7 @@ from app.auth.service import create_key
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from app.main import create_app
+from tests.servers import serve
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 schema = schemathesis.openapi.from_path(SPEC)
@@ -39,35 +36,14 @@ async def _admin_key(settings: Settings) -> str:
     return key
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
     migrate.upgrade(url)
     settings = Settings(database_url=url, background_tasks=False, log_level="CRITICAL")
     key = asyncio.run(_admin_key(settings))
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="critical", lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            pytest.fail("the server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key}"}
-    server.should_exit = True
-    thread.join(10)
+    with serve(create_app(settings)) as base_url:
+        yield base_url, {"Authorization": f"Bearer {key}"}
 
 
 @schema.parametrize()

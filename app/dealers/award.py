@@ -1,0 +1,170 @@
+"""The RFQ's outcome for dealers: fills from the best quotes, then won/lost notifications."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from decimal import Decimal
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import DealerSettings
+from app.dealers.client import DealerClient
+from app.dealers.quotes import live_quotes
+from app.dealers.wire import OutcomeMessage
+from app.domain.enums import Side
+from app.events import after_commit
+from app.models import ClientQuote, Dealer, DealerRequest, Fill, Rfq
+from app.pricing.desk import DeskRiskRepository
+from app.pricing.fills import desk_risk_change
+
+log = structlog.get_logger(__name__)
+
+
+class DealerFiller:
+    """Fills an accepted RFQ from dealer quotes (price, then time), within the client's price.
+
+    What dealers do not cover is the residual: under the principal policy the desk fills the
+    client anyway and keeps the residual (its risk moves, and the execution plan works it);
+    under back-to-back the client is filled only as far as dealers cover.
+    """
+
+    def __init__(self, settings: DealerSettings, client: DealerClient) -> None:
+        self.settings = settings
+        self.client = client
+
+    async def fill(
+        self,
+        session: AsyncSession,
+        rfq: Rfq,
+        quote: ClientQuote,
+        side: Side,
+        quantity: Decimal,
+        now: datetime,
+    ) -> Decimal:
+        desk_sells = side is Side.BUY
+        client_price = quote.ask_coin if desk_sells else quote.bid_coin
+        client_usd = quote.ask_usd if desk_sells else quote.bid_usd
+        if client_price is None or client_usd is None:
+            raise ValueError("no client price on that side")
+        spot = float(quote.greeks.get("spot") or 0.0)
+        book = [
+            q
+            for q in await live_quotes(session, rfq.id)
+            if (q.ask_coin if desk_sells else q.bid_coin) is not None
+        ]
+        book.sort(key=lambda q: ((q.ask_coin if desk_sells else -q.bid_coin), q.received_at))  # type: ignore[operator]
+        left = quantity
+        wins: dict[object, Decimal] = {}
+        for q in book:
+            price = q.ask_coin if desk_sells else q.bid_coin
+            assert price is not None  # noqa: S101 - filtered above
+            within = price <= client_price if desk_sells else price >= client_price
+            if left <= 0 or not within:
+                continue
+            take = min(left, q.size or Decimal(0))
+            if take <= 0:
+                continue
+            left -= take
+            q.status = "won"
+            wins[q.dealer_request_id] = wins.get(q.dealer_request_id, Decimal(0)) + take
+            session.add(
+                Fill(
+                    rfq_id=rfq.id,
+                    filled_at=now,
+                    counterparty="dealer",
+                    dealer_id=q.dealer_id,
+                    dealer_quote_id=q.id,
+                    side="buy" if desk_sells else "sell",
+                    quantity=take,
+                    price_coin=price,
+                    price_usd=Decimal(f"{float(price) * spot:.8f}"),
+                )
+            )
+        dealer_filled = quantity - left
+        client_filled = quantity if self.settings.cover_policy == "principal" else dealer_filled
+        residual = client_filled - dealer_filled
+        if client_filled > 0:
+            session.add(
+                Fill(
+                    rfq_id=rfq.id,
+                    filled_at=now,
+                    counterparty="client",
+                    side="sell" if desk_sells else "buy",
+                    quantity=client_filled,
+                    price_coin=client_price,
+                    price_usd=client_usd,
+                )
+            )
+        if residual > 0:
+            await DeskRiskRepository(session).add(desk_risk_change(quote, rfq, side, residual))
+        rfq.residual_quantity = residual
+        winning_price = (
+            client_price if not book else (book[0].ask_coin if desk_sells else book[0].bid_coin)
+        )
+        await self._close_requests(session, rfq, wins, winning_price)
+        await session.flush()
+        log.info(
+            "rfq_filled",
+            rfq_id=str(rfq.id),
+            client=str(client_filled),
+            dealers=str(dealer_filled),
+            residual=str(residual),
+        )
+        return client_filled
+
+    async def close(self, session: AsyncSession, rfq: Rfq, result: str = "lost") -> None:
+        """The RFQ ended without trading (passed, cancelled, expired): every quote lost."""
+        await self._close_requests(session, rfq, {}, None, result=result)
+
+    async def _close_requests(
+        self,
+        session: AsyncSession,
+        rfq: Rfq,
+        wins: dict[object, Decimal],
+        cover: Decimal | None,
+        result: str = "lost",
+    ) -> None:
+        rows = (
+            await session.execute(
+                select(DealerRequest, Dealer)
+                .join(Dealer, Dealer.id == DealerRequest.dealer_id)
+                .where(DealerRequest.rfq_id == rfq.id)
+            )
+        ).all()
+        for q in await live_quotes(session, rfq.id):
+            q.status = "lost"
+        messages = []
+        for req, dealer in rows:
+            if req.id in wins:
+                req.outcome, req.fill_quantity = "won", wins[req.id]
+                msg = OutcomeMessage(
+                    request_id=req.id, rfq_id=rfq.id, result="won", fill_quantity=wins[req.id]
+                )
+            elif req.outcome == "quoted":
+                req.outcome = "lost"
+                share = cover if self.settings.notify_lost_with_cover else None
+                msg = OutcomeMessage(
+                    request_id=req.id,
+                    rfq_id=rfq.id,
+                    result="lost" if result == "lost" else "cancelled",
+                    cover_price=share,
+                )
+            else:
+                continue
+            messages.append(
+                (dealer.endpoint_url, dealer.webhook_secret, msg.model_dump(mode="json"))
+            )
+
+        async def _notify() -> None:
+            await asyncio.gather(
+                *(
+                    self.client.notify(url, secret, body, self.settings.request_timeout_s)
+                    for url, secret, body in messages
+                )
+            )
+
+        if messages:
+            after_commit(session, _notify)

@@ -1,0 +1,74 @@
+"""Side effects that must wait for the commit: events published, dealers notified.
+
+Work registered on a session runs only after that session's transaction commits, so a rolled
+back request never announces anything (the outbox pattern, in-process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.cache import Cache, CacheUnavailable
+
+log = structlog.get_logger(__name__)
+AfterCommit = Callable[[], Awaitable[None]]
+_background: set[asyncio.Task[None]] = set()
+
+
+def after_commit(session: AsyncSession, work: AfterCommit) -> None:
+    session.info.setdefault("after_commit", []).append(work)
+
+
+async def run_after_commit(session: AsyncSession) -> None:
+    """Start the registered work in the background (it must not delay the response)."""
+    for work in session.info.pop("after_commit", []):
+        task = asyncio.create_task(_guarded(work))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+
+async def _guarded(work: AfterCommit) -> None:
+    try:
+        await work()
+    except Exception:
+        log.warning("after_commit_failed", exc_info=True)
+
+
+@asynccontextmanager
+async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction; its after-commit work runs once it has committed."""
+    async with maker() as session:
+        async with session.begin():
+            yield session
+        await run_after_commit(session)
+
+
+def rfq_channel(rfq_id: object) -> str:
+    return f"rfq:{rfq_id}"
+
+
+class EventBus:
+    """Publishes RFQ and dealer-request events on the cache's pub/sub (Redis or in-process)."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+
+    def publish_after_commit(
+        self, session: AsyncSession, channel: str, event: dict[str, Any]
+    ) -> None:
+        payload = json.dumps(event, default=str)
+
+        async def _publish() -> None:
+            try:
+                await self.cache.publish(channel, payload)
+            except CacheUnavailable:
+                log.warning("event_publish_failed", channel=channel)
+
+        after_commit(session, _publish)

@@ -1,0 +1,209 @@
+"""The whole flow on loopback: the real service and eight simulated dealers over HTTP.
+
+One dealer never answers, one answers 500, one answers garbage, one answers after the deadline;
+the RFQ must still be quoted by its deadline + 100 ms from the good quotes, every request must
+end in the log with the right outcome, and accepting must fill exactly the accepted size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app import migrate
+from app.auth.keys import Role
+from app.auth.service import create_key
+from app.config import DealerSettings, Settings
+from app.db import create_engine, create_sessionmaker
+from app.dealers.signing import signed_headers
+from app.dealers.simulated import SimDealer, create_dealers_app, make_dealers, register_dealers
+from app.main import create_app
+from app.models import DealerQuote, Fill
+from tests.factories import call_spread
+from tests.servers import free_port, serve
+
+DEADLINE_MS = 400
+MODES = ["body", "body", "body", "callback", "silent", "error", "garbage", "late"]
+
+
+@dataclass
+class World:
+    desk: str
+    dealers: list[SimDealer]
+    sales: dict[str, str]
+    settings: Settings
+
+
+async def _setup(settings: Settings, dealers: list[SimDealer], dealer_url: str) -> str:
+    engine = create_engine(settings)
+    maker = create_sessionmaker(engine)
+    await register_dealers(maker, dealers, dealer_url, underlyings=("BTC",))
+    async with maker() as s, s.begin():
+        _, key = await create_key(s, role=Role.SALES, name="e2e-sales")
+    await engine.dispose()
+    return key
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    db: Path = tmp_path_factory.mktemp("e2e") / "e2e.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    migrate.upgrade(url)
+    settings = Settings(
+        database_url=url,
+        log_level="CRITICAL",
+        dealers=DealerSettings(deadline_ms=DEADLINE_MS, breaker_failures=100),
+    )
+    dealers = make_dealers(8, seed=5, modes=MODES)  # type: ignore[arg-type]
+    for d in dealers:
+        d.p_answer, d.latency_ms, d.max_size = 1.0, 30.0, 100.0
+    dealer_port, desk_port = free_port(), free_port()
+    key = asyncio.run(_setup(settings, dealers, f"http://127.0.0.1:{dealer_port}"))
+    desk_url = f"http://127.0.0.1:{desk_port}"
+    with (
+        serve(create_dealers_app(dealers, desk_url), dealer_port),
+        serve(create_app(settings), desk_port),
+    ):
+        yield World(desk_url, dealers, {"Authorization": f"Bearer {key}"}, settings)
+
+
+def _rows(settings: Settings, model: type, **where: object) -> list:
+    async def run() -> list:
+        engine = create_engine(settings)
+        async with create_sessionmaker(engine)() as s:
+            stmt = select(model)
+            for k, v in where.items():
+                stmt = stmt.where(getattr(model, k) == v)
+            rows = list((await s.scalars(stmt)).all())
+        await engine.dispose()
+        return rows
+
+    return asyncio.run(run())
+
+
+def _rfq(world: World, **over: object) -> dict:
+    resp = httpx.post(
+        f"{world.desk}/v1/rfqs", json=call_spread(**over), headers=world.sales, timeout=10
+    )
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def test_rfq_is_quoted_by_the_deadline_from_the_good_quotes(world: World) -> None:
+    rfq = _rfq(world, side="two_way", quantity=250)
+    assert rfq["state"] == "quoted"
+    created = datetime.fromisoformat(rfq["created_at"])
+    quoted = next(
+        datetime.fromisoformat(e["at"]) for e in rfq["events"] if e["to_state"] == "quoted"
+    )
+    assert (quoted - created).total_seconds() <= (DEADLINE_MS + 100) / 1000
+    names = {d.name: d.mode for d in world.dealers}
+    by_mode: dict[str, set[str]] = {}
+    ids = {r["dealer_id"]: r for r in rfq["dealer_requests"]}
+    dealers = httpx.get(f"{world.desk}/v1/dealers", headers=world.sales).json()
+    for d in dealers:
+        by_mode.setdefault(names[d["name"]], set()).add(ids[d["id"]]["outcome"])
+    assert by_mode == {
+        "body": {"quoted"},
+        "callback": {"quoted"},
+        "silent": {"no_response"},
+        "error": {"error"},
+        "garbage": {"error"},
+        "late": {"no_response"},
+    }
+    live = [q for q in rfq["dealer_quotes"] if q["status"] == "live"]
+    assert len(live) == 4
+    cover = rfq["quotes"][0]["explanation"]["dealer_cover"]
+    assert set(cover) == {"bid", "ask"}
+
+
+def test_a_late_quote_is_logged_as_refused(world: World) -> None:
+    rfq = _rfq(world, side="buy", quantity=100)
+    time.sleep(0.6)  # the late dealer answers 200 ms after the deadline
+    late = _rows(world.settings, DealerQuote, rfq_id=uuid.UUID(rfq["id"]), status="refused")
+    assert [q.refusal_reason for q in late] == ["deadline passed"]
+
+
+def test_accept_fills_exactly_the_size_from_the_best_quotes(world: World) -> None:
+    rfq = _rfq(world, side="buy", quantity=250)
+    ask = rfq["quotes"][0]["ask_coin"]
+    asks = sorted((q["ask_coin"], q["size"]) for q in rfq["dealer_quotes"] if q["status"] == "live")
+    resp = httpx.post(
+        f"{world.desk}/v1/rfqs/{rfq['id']}/accept", json={"side": "buy"}, headers=world.sales
+    )
+    assert resp.status_code == 200, resp.text
+    done = resp.json()
+    fills = _rows(world.settings, Fill, rfq_id=uuid.UUID(rfq["id"]))
+    client = [f for f in fills if f.counterparty == "client"]
+    dealer = [f for f in fills if f.counterparty == "dealer"]
+    assert [(f.side, f.quantity, float(f.price_coin)) for f in client] == [
+        ("sell", Decimal(250), ask)
+    ]
+    dealer_qty = sum((f.quantity for f in dealer), Decimal(0))
+    assert dealer_qty + Decimal(str(done["residual_quantity"])) == Decimal(250)
+    # best prices first, never above the client's price, sizes respected
+    eligible = [(p, s) for p, s in asks if p <= ask]
+    expected, left = [], Decimal(250)
+    for price, size in eligible:
+        take = min(left, Decimal(str(size)))
+        if take > 0:
+            expected.append((price, take))
+            left -= take
+    assert sorted((float(f.price_coin), f.quantity) for f in dealer) == expected
+    won = [r for r in done["dealer_requests"] if r["outcome"] == "won"]
+    assert sum(Decimal(str(r["fill_quantity"])) for r in won) == dealer_qty
+    time.sleep(0.3)
+    told = {
+        m["result"] for d in world.dealers for m in (d.outcomes or []) if m["rfq_id"] == rfq["id"]
+    }
+    assert "won" in told or not dealer
+
+
+def test_bad_signatures_replays_and_foreign_requests_are_refused(world: World) -> None:
+    rfq = _rfq(world, side="buy", quantity=100, expires_in_ms=60_000)
+    body_dealer = next(d for d in world.dealers if d.mode == "body")
+    other = next(d for d in world.dealers if d.mode == "callback")
+    ids = {r["dealer_id"]: r["id"] for r in rfq["dealer_requests"]}
+    dealers = {
+        d["name"]: d["id"]
+        for d in httpx.get(f"{world.desk}/v1/dealers", headers=world.sales).json()
+    }
+    own_request = ids[dealers[body_dealer.name]]
+    url = f"{world.desk}/v1/dealer/quote-requests/{own_request}/quotes"
+    key = {"Authorization": f"Bearer {body_dealer.api_key}"}
+    body = json.dumps({"bid": 0.01, "ask": 0.02, "size": 10}).encode()
+    mine = {"dealer_request_id": uuid.UUID(own_request)}
+    before = len(_rows(world.settings, DealerQuote, **mine))
+
+    bad = signed_headers("not-the-secret", body) | key
+    assert httpx.post(url, content=body, headers=bad).status_code == 401
+    stale = signed_headers(body_dealer.secret, body, now=time.time() - 600) | key
+    assert httpx.post(url, content=body, headers=stale).status_code == 401
+    foreign = signed_headers(other.secret, body) | {"Authorization": f"Bearer {other.api_key}"}
+    assert httpx.post(url, content=body, headers=foreign).status_code == 403
+    good = signed_headers(body_dealer.secret, body) | key
+    first = httpx.post(url, content=body, headers=good)
+    assert first.status_code == 201  # logged (refused: the deadline has passed)
+    assert httpx.post(url, content=body, headers=good).status_code == 401  # replayed
+    after = _rows(world.settings, DealerQuote, **mine)
+    assert len(after) == before + 1  # only the properly signed one was logged
+
+
+def test_every_dealer_request_ends_with_an_outcome(world: World) -> None:
+    _rfq(world, side="sell", quantity=100)
+    time.sleep(0.5)
+    from app.models import DealerRequest
+
+    pending = [r for r in _rows(world.settings, DealerRequest) if r.outcome == "pending"]
+    assert pending == []
