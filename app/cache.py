@@ -32,7 +32,10 @@ class Cache(Protocol):
         ...
 
     async def publish(self, channel: str, message: str) -> None: ...
-    def subscribe(self, channel: str) -> AsyncIterator[str]: ...
+    def subscribe(self, channel: str, ready: asyncio.Event | None = None) -> AsyncIterator[str]:
+        """Messages published on ``channel`` from now on; ``ready`` is set once subscribed."""
+        ...
+
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -88,9 +91,13 @@ class MemoryCache:
         for queue in list(self._subs.get(channel, ())):
             queue.put_nowait(message)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+    async def subscribe(
+        self, channel: str, ready: asyncio.Event | None = None
+    ) -> AsyncIterator[str]:
         queue: asyncio.Queue[str] = asyncio.Queue()
         self._subs[channel].add(queue)
+        if ready is not None:
+            ready.set()
         try:
             while True:
                 yield await queue.get()
@@ -152,10 +159,14 @@ class RedisCache:
         async with self._guard():
             await self._redis.publish(channel, message)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+    async def subscribe(
+        self, channel: str, ready: asyncio.Event | None = None
+    ) -> AsyncIterator[str]:
         pubsub = self._redis.pubsub()
         async with self._guard():
             await pubsub.subscribe(channel)
+        if ready is not None:
+            ready.set()
         try:
             while True:
                 async with self._guard():

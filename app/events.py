@@ -27,18 +27,20 @@ def after_commit(session: AsyncSession, work: AfterCommit) -> None:
 
 
 async def run_after_commit(session: AsyncSession) -> None:
-    """Start the registered work in the background (it must not delay the response)."""
-    for work in session.info.pop("after_commit", []):
-        task = asyncio.create_task(_guarded(work))
+    """Start the registered work, in order, in the background (it must not delay the response)."""
+    works = session.info.pop("after_commit", [])
+    if works:
+        task = asyncio.create_task(_in_order(works))
         _background.add(task)
         task.add_done_callback(_background.discard)
 
 
-async def _guarded(work: AfterCommit) -> None:
-    try:
-        await work()
-    except Exception:
-        log.warning("after_commit_failed", exc_info=True)
+async def _in_order(works: list[AfterCommit]) -> None:
+    for work in works:
+        try:
+            await work()
+        except Exception:  # a failed side effect is logged, never raised
+            log.warning("after_commit_failed", exc_info=True)
 
 
 @asynccontextmanager

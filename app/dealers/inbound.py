@@ -30,7 +30,7 @@ from app.errors import (
     Unprocessable,
     responses,
 )
-from app.events import after_commit
+from app.events import after_commit, rfq_channel
 from app.models import Dealer, DealerRequest, RfqLeg
 
 log = structlog.get_logger(__name__)
@@ -147,9 +147,20 @@ async def submit_quote(
     if row.status == "refused":
         log.info("dealer_quote_refused", request_id=str(req.id), reason=row.refusal_reason)
 
+    event = json.dumps(
+        {
+            "type": "dealer_quote",
+            "rfq_id": str(req.rfq_id),
+            "request_id": str(req.id),
+            "status": row.status,
+            "reason": row.refusal_reason,
+        }
+    )
+
     async def _announce() -> None:
         try:
             await state.cache.publish(quotes_channel(req.rfq_id), str(req.id))
+            await state.cache.publish(rfq_channel(req.rfq_id), event)
         except CacheUnavailable:
             log.warning("dealer_quote_announce_failed")
 

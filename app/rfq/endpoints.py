@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 
 from app.auth.keys import Role
 from app.auth.service import Principal
 from app.dealers.wire import DealerQuoteRead, DealerRequestRead
 from app.deps import SessionDep, StateDep, require
 from app.domain.enums import Structure
-from app.errors import COMMON_ERRORS, Conflict, NotFound, Unprocessable, responses
+from app.errors import COMMON_ERRORS, Conflict, ErrorBody, NotFound, Unprocessable, responses
 from app.rfq.lifecycle import RfqState
 from app.rfq.repository import RfqFilter, RfqRepository
 from app.rfq.schemas import (
@@ -26,6 +27,7 @@ from app.rfq.schemas import (
     RfqSummary,
 )
 from app.rfq.service import RfqService
+from app.rfq.stream import rfq_event_stream
 
 router = APIRouter(prefix="/v1/rfqs", tags=["rfqs"], responses=COMMON_ERRORS)
 Sales = Annotated[Principal, Depends(require(Role.SALES, Role.BOT))]
@@ -95,6 +97,30 @@ async def get_rfq(
 ) -> RfqRead:
     """One RFQ with its legs, state history and quotes."""
     return await _read(service, session, rfq_id)
+
+
+@router.get(
+    "/{rfq_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`snapshot` (the RFQ now), then `state` events until final",
+        },
+        404: {"model": ErrorBody},
+    },
+)
+async def rfq_events(
+    rfq_id: uuid.UUID, state: StateDep, service: ServiceDep, _: Reader
+) -> StreamingResponse:
+    """Server-sent events: the RFQ's state now, then each change as it happens."""
+    async with state.sessionmaker() as session:
+        current = (await _read(service, session, rfq_id)).model_dump(mode="json")
+    return StreamingResponse(
+        rfq_event_stream(state.cache, rfq_id, current),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.post("/{rfq_id}/accept", responses=responses(NotFound, Conflict, Unprocessable))

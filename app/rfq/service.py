@@ -150,6 +150,7 @@ class RfqService:
                     return rfq_id  # cancelled or expired while dealers were asked
                 at = self.clock()
                 await self.fanout.collect(session, rfq, results, at)
+                await self._publish_dealer_requests(session, rfq)
                 await self._quote(
                     session, rfq, priced, at, dealer_quotes=await live_quotes(session, rfq.id)
                 )
@@ -325,6 +326,7 @@ class RfqService:
         if self.filler is None:
             raise Conflict("no fill route is configured", code="no_fill_route")
         filled = await self.filler.fill(session, rfq, quote, body.side, quantity, now)
+        await self._publish_dealer_requests(session, rfq)
         rfq.filled_quantity = filled
         final = RfqState.FILLED if filled >= quantity else RfqState.PARTIALLY_FILLED
         await self.transition(
@@ -367,6 +369,7 @@ class RfqService:
             await self.filler.close(
                 session, rfq, "lost" if target is RfqState.PASSED else "cancelled"
             )
+            await self._publish_dealer_requests(session, rfq)
         return rfq
 
     # ------------------------------------------------------------- lifecycle
@@ -417,6 +420,22 @@ class RfqService:
                 rfq_channel(rfq.id),
                 {"type": kind, "rfq_id": str(rfq.id), "state": rfq.state, **extra},
             )
+
+    async def _publish_dealer_requests(self, session: AsyncSession, rfq: Rfq) -> None:
+        if self.events is None:
+            return
+        requests, _ = await RfqRepository(session).dealer_activity(rfq.id)
+        for req in requests:
+            event = {
+                "type": "dealer_request",
+                "rfq_id": str(rfq.id),
+                "state": rfq.state,
+                "request_id": str(req.id),
+                "dealer_id": str(req.dealer_id),
+                "outcome": req.outcome,
+                "fill_quantity": req.fill_quantity,
+            }
+            self.events.publish_after_commit(session, rfq_channel(rfq.id), event)
 
     async def expire_due(self, session: AsyncSession) -> list[uuid.UUID]:
         return await RfqRepository(session).expire_due(self.clock())

@@ -207,3 +207,39 @@ def test_every_dealer_request_ends_with_an_outcome(world: World) -> None:
 
     pending = [r for r in _rows(world.settings, DealerRequest) if r.outcome == "pending"]
     assert pending == []
+
+
+def test_the_event_stream_shows_the_state_then_each_change(world: World) -> None:
+    rfq = _rfq(world, side="buy", quantity=100, expires_in_ms=60_000)
+    frames: list[tuple[str, dict]] = []
+
+    def listen() -> None:
+        with httpx.stream(
+            "GET", f"{world.desk}/v1/rfqs/{rfq['id']}/events", headers=world.sales, timeout=10
+        ) as resp:
+            assert resp.headers["content-type"].startswith("text/event-stream")
+            event = None
+            for line in resp.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event:
+                    frames.append((event, json.loads(line[6:])))
+
+    import threading
+
+    reader = threading.Thread(target=listen)
+    reader.start()
+    time.sleep(0.5)
+    assert (
+        httpx.post(f"{world.desk}/v1/rfqs/{rfq['id']}/pass", headers=world.sales).status_code == 200
+    )
+    reader.join(10)
+    assert not reader.is_alive()  # the stream ends once the RFQ is final
+    assert frames[0][0] == "snapshot"
+    assert frames[0][1]["state"] == "quoted"
+    states = [data["state"] for event, data in frames if event == "state"]
+    assert states[-1] == "passed"
+    lost = [
+        data for event, data in frames if event == "dealer_request" and data["outcome"] == "lost"
+    ]
+    assert lost  # the quoting dealers learn they lost, and the stream says so
