@@ -19,7 +19,16 @@ install: $(BIN)/rfqdesk  ## build .venv with the service and its dev tools
 migrate: install  ## apply the Alembic migrations to RFQDESK_DATABASE_URL (default ./var/rfqdesk.db)
 	$(BIN)/rfqdesk db upgrade
 
-run: migrate  ## migrate, then serve with the embedded defaults (SQLite, in-process cache)
+DEALERS ?= 8
+DEALERS_PORT ?= 9100
+
+run: migrate  ## migrate, start 8 simulated dealers, serve with the embedded defaults
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/rfqdesk sim dealers --count $(DEALERS) --port $(DEALERS_PORT) \
+	    --desk-url http://$(HOST):$(PORT) & \
+	$(BIN)/rfqdesk serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+serve: migrate  ## the service alone, without simulated dealers
 	$(BIN)/rfqdesk serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: install  ## the default suite (slow suites excluded)

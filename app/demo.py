@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -76,7 +77,20 @@ def _examples(today: date) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def _wait_ready(url: str, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the service at {url} is not ready (is `make run` running?)")
+
+
 def run_demo(url: str, key: str) -> int:
+    _wait_ready(url)
     headers = {"Authorization": f"Bearer {key}"}
     failures = 0
     with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
