@@ -96,4 +96,5 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
         return principal
 
     _dep.__name__ = "require_" + "_".join(r.value for r in roles)
+    _dep.roles = allowed  # type: ignore[attr-defined]  # read by the role-matrix test and docs
     return _dep

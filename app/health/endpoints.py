@@ -32,9 +32,13 @@ async def readyz(state: StateDep) -> JSONResponse:
     except Exception as exc:
         checks["database"] = f"down: {type(exc).__name__}"
     checks["cache"] = "ok" if await state.cache.ping() else "down"
-    ready = all(v == "ok" for v in checks.values())
+    # Without the cache the service still quotes (rate limits fail open, idempotent requests
+    # get 503): it stays in the load balancer, reported as degraded. Without the database it
+    # cannot record anything, so it is not ready.
+    ready = checks["database"] == "ok"
+    status = "not_ready" if not ready else ("ready" if checks["cache"] == "ok" else "degraded")
     return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
+        {"status": status, "checks": checks},
         status_code=200 if ready else 503,
         headers=None if ready else {"Retry-After": "1"},
     )
