@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: install run serve migrate test test-all lint demo openapi bench clean
+.PHONY: install run serve migrate test test-slow test-all audit lint demo openapi bench clean
 
 $(BIN)/rfqdesk: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,8 +34,14 @@ serve: migrate  ## the service alone, without simulated dealers
 test: install  ## the default suite (slow suites excluded)
 	$(BIN)/pytest -q
 
-test-all: install  ## everything, slow suites included (what CI runs)
+test-slow: install  ## the slow suites alone: faults, long fuzzing, model quality
+	$(BIN)/pytest -q -m slow
+
+test-all: install  ## everything, slow suites included
 	$(BIN)/pytest -q -m ''
+
+audit: install  ## known vulnerabilities in the installed dependencies (pip-audit)
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
 
 lint: install  ## ruff, mypy and the architecture contracts
 	$(BIN)/ruff check .

@@ -99,6 +99,26 @@ class ServiceUnavailable(AppError):
         return {"Retry-After": "1"}
 
 
+#: SQLSTATE classes that mean "the database is not there right now" rather than "bad query":
+#: 08 connection exception, 57P01-03 shutdown / cannot connect now, 53300 too many connections
+_OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def is_outage(exc: DBAPIError) -> bool:
+    """Whether a database error is an outage (answer 503 and retry) rather than a bug."""
+    if exc.connection_invalidated:
+        return True
+    cause: BaseException | None = exc.orig
+    while cause is not None:
+        if isinstance(cause, (ConnectionError, OSError, TimeoutError)):
+            return True
+        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(state, str) and state.startswith(_OUTAGE_SQLSTATES):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def error_response(
     status: int,
     code: str,
@@ -174,7 +194,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
+        if is_outage(exc):
+            log.warning("storage_unavailable", error=type(exc.orig).__name__)
             return error_response(
                 503, "unavailable", "storage unavailable, retry shortly", None, {"Retry-After": "1"}
             )

@@ -152,4 +152,23 @@ class RfqRepository:
             .values(status="expired")
             .execution_options(synchronize_session=False)
         )
+        # a request still pending here was cut short (e.g. the process died during fan-out)
+        await self.session.execute(
+            update(DealerRequest)
+            .where(DealerRequest.rfq_id.in_(ids), DealerRequest.outcome == "pending")
+            .values(outcome="no_response", error="the RFQ expired before an answer was recorded")
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(
+            update(DealerQuote)
+            .where(DealerQuote.rfq_id.in_(ids), DealerQuote.status == "live")
+            .values(status="expired")
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(
+            update(DealerRequest)
+            .where(DealerRequest.rfq_id.in_(ids), DealerRequest.outcome == "quoted")
+            .values(outcome="lost")
+            .execution_options(synchronize_session=False)
+        )
         return ids
