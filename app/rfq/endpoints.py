@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.keys import Role
 from app.auth.service import Principal
@@ -15,6 +17,7 @@ from app.dealers.wire import DealerQuoteRead, DealerRequestRead
 from app.deps import SessionDep, StateDep, require
 from app.domain.enums import Structure
 from app.errors import COMMON_ERRORS, Conflict, ErrorBody, NotFound, Unprocessable, responses
+from app.models import ClientQuote, DealerQuote, DealerRequest, Rfq
 from app.rfq.lifecycle import RfqState
 from app.rfq.repository import RfqFilter, RfqRepository
 from app.rfq.schemas import (
@@ -42,14 +45,23 @@ def _service(state: StateDep) -> RfqService:
 ServiceDep = Annotated[RfqService, Depends(_service)]
 
 
-async def _read(service: RfqService, session: SessionDep, rfq_id: uuid.UUID) -> RfqRead:
-    rfq, quotes = await service.get(session, rfq_id)
+def _view(
+    rfq: Rfq,
+    quotes: Sequence[ClientQuote],
+    requests: Sequence[DealerRequest] = (),
+    dealer_quotes: Sequence[DealerQuote] = (),
+) -> RfqRead:
     out = RfqRead.model_validate(rfq)
     out.quotes = [ClientQuoteRead.model_validate(q) for q in quotes]
-    requests, dealer_quotes = await RfqRepository(session).dealer_activity(rfq_id)
     out.dealer_requests = [DealerRequestRead.model_validate(r) for r in requests]
     out.dealer_quotes = [DealerQuoteRead.model_validate(q) for q in dealer_quotes]
     return out
+
+
+async def _read(service: RfqService, session: AsyncSession, rfq_id: uuid.UUID) -> RfqRead:
+    rfq, quotes = await service.get(session, rfq_id)
+    requests, dealer_quotes = await RfqRepository(session).dealer_activity(rfq_id)
+    return _view(rfq, quotes, requests, dealer_quotes)
 
 
 @router.post("", status_code=201, responses=responses(Unprocessable, Conflict))
@@ -57,9 +69,9 @@ async def create_rfq(
     body: RfqCreate, state: StateDep, service: ServiceDep, principal: Sales
 ) -> RfqRead:
     """Create an RFQ from a structure template or explicit legs, ask dealers, and quote it."""
-    rfq_id = await service.create(state.sessionmaker, body, principal)
-    async with state.sessionmaker() as session:
-        return await _read(service, session, rfq_id)
+    made = await service.create(state.sessionmaker, body, principal)
+    quotes = [made.quote] if made.quote is not None else []
+    return _view(made.rfq, quotes, made.dealer_requests, made.dealer_quotes)
 
 
 @router.get("", responses=responses(Unprocessable))

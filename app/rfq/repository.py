@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -123,6 +123,15 @@ class RfqRepository:
         if not due:
             return []
         ids = [row.id for row in due]
+        last_seq = dict(
+            (
+                await self.session.execute(
+                    select(RfqEvent.rfq_id, func.max(RfqEvent.seq))
+                    .where(RfqEvent.rfq_id.in_(ids))
+                    .group_by(RfqEvent.rfq_id)
+                )
+            ).all()
+        )
         await self.session.execute(
             update(Rfq)
             .where(Rfq.id.in_(ids))
@@ -137,7 +146,7 @@ class RfqRepository:
         self.session.add_all(
             RfqEvent(
                 rfq_id=row.id,
-                seq=row.version + 1,
+                seq=(last_seq.get(row.id) or 0) + 1,
                 at=now,
                 from_state=row.state,
                 to_state=RfqState.EXPIRED.value,

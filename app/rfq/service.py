@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.service import Principal
 from app.config import DealerSettings, RfqSettings
@@ -23,7 +23,7 @@ from app.domain.validation import RfqLimits, validate_package
 from app.errors import AppError, Conflict, NotFound, Unprocessable
 from app.events import EventBus, rfq_channel, unit_of_work
 from app.metrics import RFQ_CREATED, RFQ_TRANSITIONS
-from app.models import ClientQuote, DealerQuote, Rfq, RfqEvent, RfqLeg
+from app.models import ClientQuote, DealerQuote, DealerRequest, Rfq, RfqEvent, RfqLeg
 from app.pricing.service import Priced, PricingService
 from app.rfq.lifecycle import EXPIRABLE, IllegalTransition, RfqState, check_transition
 from app.rfq.repository import RfqFilter, RfqRepository
@@ -88,6 +88,16 @@ def legs_of(body: RfqCreate) -> tuple[Structure, tuple[Leg, ...]]:
     return recognise(legs).structure if body.structure is None else body.structure, legs
 
 
+@dataclass
+class Created:
+    """A new RFQ with everything its creator is shown (loaded; no further queries needed)."""
+
+    rfq: Rfq
+    quote: ClientQuote | None = None
+    dealer_requests: Sequence[DealerRequest] = ()
+    dealer_quotes: Sequence[DealerQuote] = ()
+
+
 class RfqService:
     def __init__(
         self,
@@ -118,7 +128,7 @@ class RfqService:
         *,
         channel: str = "api",
         conversation_id: str | None = None,
-    ) -> uuid.UUID:
+    ) -> Created:
         """Store the RFQ, ask dealers, and quote it.
 
         Two transactions, so that no database connection is held while dealers answer: the
@@ -131,15 +141,14 @@ class RfqService:
             rfq = await self._insert(session, body, principal, channel, conversation_id, now)
             rfq_id = rfq.id
             if self.pricing is None:
-                return rfq_id
+                return Created(rfq)
             await self.transition(session, rfq, RfqState.QUOTING, actor="pricing", now=now)
             priced = await self.pricing.model_quote(session, rfq)
             planned = []
             if self.fanout is not None:
                 planned = await self.fanout.plan(session, rfq, priced.calc.theo_coin, now)
             if not planned:
-                await self._quote(session, rfq, priced, now)
-                return rfq_id
+                return Created(rfq, await self._quote(session, rfq, priced, now))
         assert self.fanout is not None  # noqa: S101 - planned is empty without a fanout
         deadline = now + timedelta(milliseconds=self.fanout.settings.deadline_ms)
         results = await self.fanout.fan_out(rfq_id, planned, deadline)
@@ -147,13 +156,15 @@ class RfqService:
             async with unit_of_work(maker) as session:
                 rfq = await self._locked(session, rfq_id)
                 if rfq.state != RfqState.QUOTING.value:
-                    return rfq_id  # cancelled or expired while dealers were asked
+                    return Created(rfq)  # cancelled or expired while dealers were asked
                 at = self.clock()
                 await self.fanout.collect(session, rfq, results, at)
                 await self._publish_dealer_requests(session, rfq)
-                await self._quote(
+                quote = await self._quote(
                     session, rfq, priced, at, dealer_quotes=await live_quotes(session, rfq.id)
                 )
+                requests, dealer_quotes = await RfqRepository(session).dealer_activity(rfq.id)
+                return Created(rfq, quote, requests, dealer_quotes)
         except AppError as exc:
             async with unit_of_work(maker) as session:
                 rfq = await self._locked(session, rfq_id)
@@ -163,7 +174,6 @@ class RfqService:
                         session, rfq, RfqState.REJECTED, actor="pricing", reason=exc.detail
                     )
             raise
-        return rfq_id
 
     async def _quote(
         self,
@@ -172,9 +182,9 @@ class RfqService:
         priced: Priced,
         now: datetime,
         dealer_quotes: Sequence[DealerQuote] = (),
-    ) -> None:
+    ) -> ClientQuote:
         assert self.pricing is not None  # noqa: S101
-        await self.pricing.store_quote(
+        quote = await self.pricing.store_quote(
             session,
             rfq,
             priced,
@@ -183,6 +193,7 @@ class RfqService:
             dealer_settings=self.dealer_settings,
         )
         await self.transition(session, rfq, RfqState.QUOTED, actor="pricing", now=self.clock())
+        return quote
 
     async def _insert(
         self,
@@ -393,11 +404,11 @@ class RfqService:
         rfq.state = target.value
         rfq.updated_at = at
         rfq.state_reason = reason
-        # the version column is bumped by the flush; the event takes the number it will have
-        session.add(
+        # appended to the loaded history; the version column makes a concurrent change fail
+        # the flush (StaleDataError, answered 409)
+        rfq.events.append(
             RfqEvent(
-                rfq_id=rfq.id,
-                seq=rfq.version + 1,
+                seq=max((e.seq for e in rfq.events), default=0) + 1,
                 at=at,
                 from_state=current.value,
                 to_state=target.value,
@@ -405,10 +416,7 @@ class RfqService:
                 actor=actor,
             )
         )
-        try:
-            await session.flush()
-        except StaleDataError as exc:
-            raise Conflict("the RFQ changed concurrently; retry", code="concurrent_update") from exc
+        await session.flush()
         RFQ_TRANSITIONS.labels(target.value).inc()
         self._publish(session, rfq, "state", from_state=current.value)
         log.info("rfq_state", rfq_id=str(rfq.id), from_state=current.value, to_state=target.value)

@@ -1,0 +1,129 @@
+"""Load: create-and-quote against a bare one-INSERT FastAPI endpoint, same run, same machine.
+
+wrk (32 connections, bounded in time, loopback only) drives ``POST /v1/rfqs`` on the service
+(PostgreSQL + Redis, 1 and 2 workers, no dealers registered so that no dealer wait is included)
+and ``POST /bare`` on bench/bare_app.py (validates a similar body, one INSERT, same database).
+Prints throughput, p50/p99 and the ratios, and writes bench/out/load.json.
+
+    .venv/bin/python bench/bench_load.py [--seconds 20] [--connections 32] [--workers 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.domain.expiries import monthly_expiry
+from tests.servers import free_port
+
+BIN = ROOT / ".venv" / "bin"
+PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
+
+
+def body() -> str:
+    today = datetime.now(UTC).date()
+    nxt = monthly_expiry(today.month % 12 + 1, None, today + timedelta(days=7))
+    return json.dumps({"underlying": "BTC", "structure": "call_spread", "strikes": [70000, 80000],
+                       "expiries": [nxt.isoformat()], "side": "two_way", "quantity": 250,
+                       "hedge_reference": 64500})
+
+
+async def fresh_db(name: str) -> None:
+    conn = await asyncpg.connect(f"{PG}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def wait_up(url: str) -> None:
+    for _ in range(600):
+        try:
+            httpx.get(url, timeout=0.5)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+def wrk(url: str, seconds: int, connections: int, key: str = "") -> dict[str, object]:
+    env = os.environ | {"BODY": body(), "KEY": key}
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
+                          "-s", str(ROOT / "bench" / "load.lua"), url],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    m = re.search(r"^RESULT (.*)$", out, re.M)
+    if not m:
+        raise SystemExit(out)
+    r = json.loads(m.group(1))
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["p50_ms"], r["p99_ms"] = r.pop("p50_us") / 1000, r.pop("p99_us") / 1000
+    return r
+
+
+def run(workers: int, seconds: int, connections: int) -> dict[str, object]:
+    db = "rfqdesk_load"
+    asyncio.run(fresh_db(db))
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
+    env = os.environ | {"RFQDESK_DATABASE_URL": url, "RFQDESK_REDIS_URL": REDIS, "RFQDESK_LOG_LEVEL": "WARNING",
+                        "RFQDESK_API__RATE_LIMIT_PER_MINUTE": "100000000", "BENCH_DATABASE_URL": url,
+                        "RFQDESK_RFQ__DEFAULT_EXPIRES_IN_MS": "600000"}
+    subprocess.run([BIN / "rfqdesk", "db", "upgrade"], env=env, check=True, capture_output=True)
+    key = subprocess.run([BIN / "rfqdesk", "keys", "create", "--role", "sales", "--name", "load"], env=env,
+                         check=True, capture_output=True, text=True).stdout.strip()
+    p_svc, p_bare = free_port(), free_port()
+    svc = subprocess.Popen([BIN / "rfqdesk", "serve", "--port", str(p_svc), "--workers", str(workers)],
+                           env=env, cwd=ROOT)
+    bare = subprocess.Popen([BIN / "uvicorn", "bench.bare_app:app", "--port", str(p_bare), "--workers",
+                             str(workers), "--log-level", "warning"], env=env, cwd=ROOT)
+    try:
+        wait_up(f"http://127.0.0.1:{p_svc}/healthz")
+        wait_up(f"http://127.0.0.1:{p_bare}/docs")
+        wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", 3, connections, key)  # warm-up
+        wrk(f"http://127.0.0.1:{p_bare}/bare", 3, connections)
+        svc_r = wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", seconds, connections, key)
+        bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections)
+    finally:
+        for p in (svc, bare):
+            p.terminate()
+            p.wait(20)
+    return {"workers": workers, "connections": connections, "seconds": seconds,
+            "create_and_quote": svc_r, "bare_insert": bare_r,
+            "throughput_ratio": svc_r["rps"] / bare_r["rps"]}  # type: ignore[operator]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = ap.parse_args()
+    results = [run(w, args.seconds, args.connections) for w in args.workers]
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "load.json").write_text(json.dumps(results, indent=2))
+    for r in results:
+        s, b = r["create_and_quote"], r["bare_insert"]
+        print(f"workers={r['workers']} conns={r['connections']}: create-and-quote {s['rps']:.0f} req/s "
+              f"p50 {s['p50_ms']:.1f} ms p99 {s['p99_ms']:.1f} ms statuses {s['statuses']} | bare "
+              f"{b['rps']:.0f} req/s p50 {b['p50_ms']:.1f} ms p99 {b['p99_ms']:.1f} ms | "
+              f"ratio {r['throughput_ratio']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+-- wrk script: POST an RFQ-shaped JSON body (BODY env) with an optional bearer key (KEY env).
+local body = os.getenv("BODY")
+local key = os.getenv("KEY")
+wrk.method = "POST"
+wrk.body = body
+wrk.headers["Content-Type"] = "application/json"
+if key and key ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. key
+end
+
+local statuses = {}
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+done = function(summary, latency, requests)
+  local parts = {}
+  for s, n in pairs(statuses) do table.insert(parts, string.format('"%d": %d', s, n)) end
+  io.write(string.format('RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"errors_connect": %d, "errors_timeout": %d, "errors_status": %d, "statuses": {%s}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect, summary.errors.timeout, summary.errors.status, table.concat(parts, ", ")))
+end
