@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cache import Cache, CacheUnavailable
+from app.metrics import STAGE_LATENCY
 
 log = structlog.get_logger(__name__)
 AfterCommit = Callable[[], Awaitable[None]]
@@ -49,6 +51,8 @@ async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator
     async with maker() as session:
         async with session.begin():
             yield session
+            committing = time.perf_counter()
+        STAGE_LATENCY.labels("persist").observe(time.perf_counter() - committing)
         await run_after_commit(session)
 
 

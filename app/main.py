@@ -26,11 +26,13 @@ from app.events import EventBus
 from app.health.endpoints import router as health_router
 from app.logging import configure_logging
 from app.marketdata.simulated import SimulatedFeed
+from app.metrics import MODEL_VERSION, RFQS_BY_STATE
 from app.middleware import BodySizeLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
 from app.pricing.endpoints import router as desk_router
 from app.pricing.hit import LogisticHitCurve
 from app.pricing.service import PricingService
 from app.rfq.endpoints import router as rfq_router
+from app.rfq.repository import RfqRepository
 from app.rfq.service import RfqService
 from app.state import AppState
 
@@ -71,16 +73,23 @@ def build_state(settings: Settings) -> AppState:
         events=EventBus(state.cache),
     )
     state.services["model_versions"] = {"hit": hit.version}
+    MODEL_VERSION.labels("hit", hit.version).set(1)
     return state
 
 
 async def _sweep_expired(state: AppState) -> None:
-    """Expire RFQs past their deadline, also those left behind by a previous process."""
+    """Expire RFQs past their deadline, also those left behind by a previous process; refresh
+    the RFQs-by-state gauge every few sweeps."""
     service: RfqService = state.services["rfq"]
+    sweeps = 0
     while True:
         try:
             async with state.sessionmaker() as session, session.begin():
                 expired = await service.expire_due(session)
+                if sweeps % 10 == 0:
+                    for rfq_state, count in (await RfqRepository(session).count_by_state()).items():
+                        RFQS_BY_STATE.labels(rfq_state).set(count)
+            sweeps += 1
             if expired:
                 log.info("rfqs_expired", count=len(expired))
         except Exception:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_LATENCY = Histogram(
     "rfqdesk_http_request_seconds",
@@ -19,4 +19,21 @@ STAGE_LATENCY = Histogram(
     "Latency of one stage of an RFQ",
     ["stage"],
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+RFQS_BY_STATE = Gauge(
+    "rfqdesk_rfqs",
+    "RFQs by current state (refreshed by the sweeper)",
+    ["state"],
+    multiprocess_mode="livemax",
+)
+DEALER_OUTCOMES = Counter(
+    "rfqdesk_dealer_requests_total",
+    "Dealer requests by outcome (timeouts are no_response)",
+    ["outcome"],
+)
+MODEL_VERSION = Gauge(
+    "rfqdesk_model_info",
+    "The model version serving (value 1)",
+    ["model", "version"],
+    multiprocess_mode="livemax",
 )

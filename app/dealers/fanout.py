@@ -20,7 +20,7 @@ from app.config import DealerSettings
 from app.dealers.client import CallResult, DealerClient
 from app.dealers.quotes import record_quote
 from app.dealers.wire import QuoteRequestMessage, WireLeg
-from app.metrics import STAGE_LATENCY
+from app.metrics import DEALER_OUTCOMES, STAGE_LATENCY
 from app.models import Dealer, DealerRequest, Rfq
 
 log = structlog.get_logger(__name__)
@@ -185,4 +185,5 @@ class DealerFanout:
             if req.outcome == "pending":  # timed out, or promised an answer that never came
                 req.outcome = "no_response"
                 req.error = result.error or "no quote by the deadline"
+            DEALER_OUTCOMES.labels(req.outcome).inc()
         await session.flush()

@@ -64,6 +64,10 @@ class RfqRepository:
         )
         return rows.all()
 
+    async def count_by_state(self) -> dict[str, int]:
+        rows = await self.session.execute(select(Rfq.state, func.count()).group_by(Rfq.state))
+        return {state: int(n) for state, n in rows.all()}
+
     async def dealer_activity(
         self, rfq_id: uuid.UUID
     ) -> tuple[Sequence[DealerRequest], Sequence[DealerQuote]]:

@@ -252,6 +252,7 @@ class RfqService:
         ]
         session.add(rfq)
         await session.flush()
+        structlog.contextvars.bind_contextvars(rfq_id=str(rfq.id))
         RFQ_CREATED.labels(underlying, structure.value, channel).inc()
         log.info(
             "rfq_created",
@@ -449,6 +450,7 @@ class RfqService:
         return await RfqRepository(session).expire_due(self.clock())
 
     async def _locked(self, session: AsyncSession, rfq_id: uuid.UUID) -> Rfq:
+        structlog.contextvars.bind_contextvars(rfq_id=str(rfq_id))
         rfq = await RfqRepository(session).get(rfq_id, for_update=True)
         if rfq is None:
             raise NotFound(f"no RFQ {rfq_id}", field="rfq_id")
