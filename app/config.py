@@ -70,6 +70,16 @@ class DealerSettings(BaseModel):
     request_timeout_s: float = 2.0
 
 
+class MlSettings(BaseModel):
+    """Which model artifacts serve. Versions are pinned here; None means the newest artifact
+    committed under ``artifacts_dir/<name>/`` (the repository pins it)."""
+
+    artifacts_dir: Path = Path(__file__).resolve().parent.parent / "ml" / "artifacts"
+    intent_version: str | None = None
+    load_intent: bool = True
+    torch_threads: int = 1
+
+
 class ApiSettings(BaseModel):
     """HTTP-level protections."""
 
@@ -102,6 +112,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     dealers: DealerSettings = Field(default_factory=DealerSettings)
+    ml: MlSettings = Field(default_factory=MlSettings)
     bootstrap_admin_key: SecretStr | None = None
 
     @property

@@ -26,7 +26,10 @@ from app.events import EventBus
 from app.health.endpoints import router as health_router
 from app.logging import configure_logging
 from app.marketdata.simulated import SimulatedFeed
+from app.messages.endpoints import router as messages_router
+from app.messages.service import MessageService
 from app.metrics import MODEL_VERSION, RFQS_BY_STATE
+from app.models_serving import load_intent
 from app.middleware import BodySizeLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
 from app.pricing.endpoints import router as desk_router
 from app.pricing.hit import LogisticHitCurve
@@ -72,8 +75,13 @@ def build_state(settings: Settings) -> AppState:
         dealer_settings=settings.dealers,
         events=EventBus(state.cache),
     )
-    state.services["model_versions"] = {"hit": hit.version}
-    MODEL_VERSION.labels("hit", hit.version).set(1)
+    parser = load_intent(settings.ml)
+    state.services["messages"] = MessageService(state.services["rfq"], parser)
+    state.services["model_versions"] = {"hit": hit.version} | (
+        {"intent": parser.version} if parser else {}
+    )
+    for name, version in state.services["model_versions"].items():
+        MODEL_VERSION.labels(name, version).set(1)
     return state
 
 
@@ -135,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dealers_router)
     app.include_router(desk_router)
     app.include_router(dealer_inbound_router)
+    app.include_router(messages_router)
     # added last = outermost: the size limit runs before idempotency buffers a body
     app.add_middleware(
         IdempotencyMiddleware,

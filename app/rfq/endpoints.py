@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.keys import Role
 from app.auth.service import Principal
-from app.dealers.wire import DealerQuoteRead, DealerRequestRead
 from app.deps import SessionDep, StateDep, require
 from app.domain.enums import Structure
 from app.errors import COMMON_ERRORS, Conflict, ErrorBody, NotFound, Unprocessable, responses
-from app.models import ClientQuote, DealerQuote, DealerRequest, Rfq
 from app.rfq.lifecycle import RfqState
-from app.rfq.repository import RfqFilter, RfqRepository
+from app.rfq.repository import RfqFilter
 from app.rfq.schemas import (
     AcceptBody,
-    ClientQuoteRead,
     ReasonBody,
     RfqCreate,
     RfqPage,
@@ -31,6 +26,7 @@ from app.rfq.schemas import (
 )
 from app.rfq.service import RfqService
 from app.rfq.stream import rfq_event_stream
+from app.rfq.views import read_rfq, rfq_view
 
 router = APIRouter(prefix="/v1/rfqs", tags=["rfqs"], responses=COMMON_ERRORS)
 Sales = Annotated[Principal, Depends(require(Role.SALES, Role.BOT))]
@@ -45,25 +41,6 @@ def _service(state: StateDep) -> RfqService:
 ServiceDep = Annotated[RfqService, Depends(_service)]
 
 
-def _view(
-    rfq: Rfq,
-    quotes: Sequence[ClientQuote],
-    requests: Sequence[DealerRequest] = (),
-    dealer_quotes: Sequence[DealerQuote] = (),
-) -> RfqRead:
-    out = RfqRead.model_validate(rfq)
-    out.quotes = [ClientQuoteRead.model_validate(q) for q in quotes]
-    out.dealer_requests = [DealerRequestRead.model_validate(r) for r in requests]
-    out.dealer_quotes = [DealerQuoteRead.model_validate(q) for q in dealer_quotes]
-    return out
-
-
-async def _read(service: RfqService, session: AsyncSession, rfq_id: uuid.UUID) -> RfqRead:
-    rfq, quotes = await service.get(session, rfq_id)
-    requests, dealer_quotes = await RfqRepository(session).dealer_activity(rfq_id)
-    return _view(rfq, quotes, requests, dealer_quotes)
-
-
 @router.post("", status_code=201, responses=responses(Unprocessable, Conflict))
 async def create_rfq(
     body: RfqCreate, state: StateDep, service: ServiceDep, principal: Sales
@@ -71,7 +48,7 @@ async def create_rfq(
     """Create an RFQ from a structure template or explicit legs, ask dealers, and quote it."""
     made = await service.create(state.sessionmaker, body, principal)
     quotes = [made.quote] if made.quote is not None else []
-    return _view(made.rfq, quotes, made.dealer_requests, made.dealer_quotes)
+    return rfq_view(made.rfq, quotes, made.dealer_requests, made.dealer_quotes)
 
 
 @router.get("", responses=responses(Unprocessable))
@@ -108,7 +85,7 @@ async def get_rfq(
     rfq_id: uuid.UUID, session: SessionDep, service: ServiceDep, _: Reader
 ) -> RfqRead:
     """One RFQ with its legs, state history and quotes."""
-    return await _read(service, session, rfq_id)
+    return await read_rfq(service, session, rfq_id)
 
 
 @router.get(
@@ -127,7 +104,7 @@ async def rfq_events(
 ) -> StreamingResponse:
     """Server-sent events: the RFQ's state now, then each change as it happens."""
     async with state.sessionmaker() as session:
-        current = (await _read(service, session, rfq_id)).model_dump(mode="json")
+        current = (await read_rfq(service, session, rfq_id)).model_dump(mode="json")
     return StreamingResponse(
         rfq_event_stream(state.cache, rfq_id, current),
         media_type="text/event-stream",
@@ -141,7 +118,7 @@ async def accept_rfq(
 ) -> RfqRead:
     """The client trades on the live quote: fill it."""
     await service.accept(session, rfq_id, body, principal)
-    return await _read(service, session, rfq_id)
+    return await read_rfq(service, session, rfq_id)
 
 
 @router.post("/{rfq_id}/pass", responses=responses(NotFound, Conflict))
@@ -154,7 +131,7 @@ async def pass_rfq(
 ) -> RfqRead:
     """The client passes on the quote."""
     await service.pass_(session, rfq_id, principal, body.reason if body else None)
-    return await _read(service, session, rfq_id)
+    return await read_rfq(service, session, rfq_id)
 
 
 @router.post("/{rfq_id}/cancel", responses=responses(NotFound, Conflict))
@@ -167,4 +144,4 @@ async def cancel_rfq(
 ) -> RfqRead:
     """Withdraw the RFQ before it trades."""
     await service.cancel(session, rfq_id, principal, body.reason if body else None)
-    return await _read(service, session, rfq_id)
+    return await read_rfq(service, session, rfq_id)

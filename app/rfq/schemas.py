@@ -133,6 +133,7 @@ class RfqSummary(ReadModel):
     client: str | None
     channel: str
     state_reason: str | None
+    accepted_side: Side | None = None
     filled_quantity: Num | None
 
 

@@ -1,0 +1,33 @@
+"""The RFQ as its readers see it: legs, history, quotes, dealer activity."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.dealers.wire import DealerQuoteRead, DealerRequestRead
+from app.models import ClientQuote, DealerQuote, DealerRequest, Rfq
+from app.rfq.repository import RfqRepository
+from app.rfq.schemas import ClientQuoteRead, RfqRead
+from app.rfq.service import RfqService
+
+
+def rfq_view(
+    rfq: Rfq,
+    quotes: Sequence[ClientQuote],
+    requests: Sequence[DealerRequest] = (),
+    dealer_quotes: Sequence[DealerQuote] = (),
+) -> RfqRead:
+    out = RfqRead.model_validate(rfq)
+    out.quotes = [ClientQuoteRead.model_validate(q) for q in quotes]
+    out.dealer_requests = [DealerRequestRead.model_validate(r) for r in requests]
+    out.dealer_quotes = [DealerQuoteRead.model_validate(q) for q in dealer_quotes]
+    return out
+
+
+async def read_rfq(service: RfqService, session: AsyncSession, rfq_id: uuid.UUID) -> RfqRead:
+    rfq, quotes = await service.get(session, rfq_id)
+    requests, dealer_quotes = await RfqRepository(session).dealer_activity(rfq_id)
+    return rfq_view(rfq, quotes, requests, dealer_quotes)

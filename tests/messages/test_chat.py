@@ -1,0 +1,94 @@
+"""Tried as a chat bot would: quote, "mine", "pass", and a line missing its size."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.keys import Role
+from app.models import ChatMessage, Rfq
+from tests.conftest import CI, KeyMaker
+from tests.factories import expiry
+
+MONTH = expiry(2).strftime("%b")  # a monthly expiry comfortably ahead of today
+
+
+@pytest.fixture(autouse=True)
+def _needs_model(app: FastAPI) -> None:
+    if app.state.rfqdesk.services["messages"].parser is None:
+        if CI:
+            pytest.fail("the committed intent model artifact is missing")
+        pytest.skip("no intent model artifact under ml/artifacts/intent")
+
+
+async def say(
+    client: httpx.AsyncClient, headers: dict[str, str], conversation: str, text: str
+) -> dict:
+    resp = await client.post(
+        "/v1/messages", json={"conversation_id": conversation, "text": text}, headers=headers
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_price_then_mine_gets_filled(
+    client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
+) -> None:
+    bot = await auth(Role.BOT)
+    first = await say(client, bot, "c-1", f"hi, 2-way in 100x BTC {MONTH} 70/80 call spread please")
+    assert first["intent"] == "rfq"
+    assert first["action"] == "quoted", first
+    assert first["rfq"]["structure"] == "call_spread"
+    assert first["rfq"]["quantity"] == 100
+    assert first["rfq"]["channel"] == "chat"
+    assert "/" in first["reply"]
+    done = await say(client, bot, "c-1", "mine")
+    assert done["intent"] == "accept"
+    assert done["action"] == "accepted", done
+    assert done["rfq"]["state"] == "filled"
+    assert done["rfq"]["accepted_side"] == "buy"
+    logged = (
+        await session.scalars(
+            select(ChatMessage)
+            .where(ChatMessage.conversation_id == "c-1")
+            .order_by(ChatMessage.created_at)
+        )
+    ).all()
+    assert [m.outcome for m in logged] == ["quoted", "accepted"]
+    assert all(m.model_version and m.parse for m in logged)
+
+
+async def test_pass_ends_with_the_rfq_passed(
+    client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
+) -> None:
+    bot = await auth(Role.BOT)
+    quoted = await say(client, bot, "c-2", f"px on 300 ETH {MONTH} 3000 puts")
+    assert quoted["action"] == "quoted", quoted
+    passed = await say(client, bot, "c-2", "pass, thanks")
+    assert passed["intent"] == "decline"
+    assert passed["action"] == "passed"
+    state = await session.scalar(select(Rfq.state).where(Rfq.conversation_id == "c-2"))
+    assert state == "passed"
+
+
+async def test_a_line_without_size_gets_a_question_not_an_rfq(
+    client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
+) -> None:
+    bot = await auth(Role.BOT)
+    before = await session.scalar(select(func.count()).select_from(Rfq))
+    answer = await say(client, bot, "c-3", f"where's your offer in BTC {MONTH} 80k calls")
+    assert answer["action"] == "clarify"
+    assert [q["field"] for q in answer["needs_clarification"]] == ["quantity"]
+    assert answer["reply"].endswith("?")
+    assert await session.scalar(select(func.count()).select_from(Rfq)) == before
+
+
+async def test_chatter_is_logged_and_nothing_is_done(
+    client: httpx.AsyncClient, auth: KeyMaker
+) -> None:
+    answer = await say(client, await auth(Role.BOT), "c-4", "how was the weekend?")
+    assert answer["intent"] == "other"
+    assert answer["action"] == "none"
