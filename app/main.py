@@ -29,8 +29,8 @@ from app.marketdata.simulated import SimulatedFeed
 from app.messages.endpoints import router as messages_router
 from app.messages.service import MessageService
 from app.metrics import MODEL_VERSION, RFQS_BY_STATE
-from app.models_serving import load_intent
 from app.middleware import BodySizeLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
+from app.models_serving import load_intent
 from app.pricing.endpoints import router as desk_router
 from app.pricing.hit import LogisticHitCurve
 from app.pricing.service import PricingService

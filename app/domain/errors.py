@@ -31,7 +31,7 @@ class DomainError(ValueError):
         self.code = code
 
 
-class InvalidInstrument(DomainError):  # noqa: N818 - the name is the API contract
+class InvalidInstrument(DomainError):
     """An instrument name or attributes that do not describe a valid option."""
 
     def __init__(self, field: str, reason: str, code: str = "invalid_instrument") -> None:
