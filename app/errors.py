@@ -105,6 +105,16 @@ class ServiceUnavailable(AppError):
 _OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
+def _sqlstate(exc: DBAPIError) -> str | None:
+    cause: BaseException | None = exc.orig
+    while cause is not None:
+        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(state, str):
+            return state
+        cause = cause.__cause__
+    return None
+
+
 def is_outage(exc: DBAPIError) -> bool:
     """Whether a database error is an outage (answer 503 and retry) rather than a bug."""
     if exc.connection_invalidated:
@@ -195,6 +205,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if _sqlstate(exc) == "22021":  # character not in repertoire (e.g. NUL in a query param)
+            return error_response(
+                422, "invalid_characters", "text holds characters that cannot be stored"
+            )
         if is_outage(exc):
             log.warning("storage_unavailable", error=type(exc.orig).__name__)
             return error_response(

@@ -65,3 +65,25 @@ def test_no_server_error_and_answers_match_the_spec(case: schemathesis.Case, liv
             response_schema_conformance,
         ],
     )
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@hypothesis.settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
+)
+def test_thousands_of_generated_requests(case: schemathesis.Case, live) -> None:
+    """The slow suite: about 250 cases per operation (a few thousand in all), random seeds."""
+    base_url, headers = live
+    response = case.call(base_url=base_url, headers=headers, timeout=10)
+    case.validate_response(
+        response,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    )
