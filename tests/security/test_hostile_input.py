@@ -137,9 +137,11 @@ def test_instrument_parser_accepts_or_refuses_cleanly(text: str) -> None:
     try:
         inst = Instrument.parse(text)
     except DomainError as exc:
-        assert exc.field == "instrument"
+        field = exc.field
     else:
+        field = "instrument"
         assert Instrument.parse(inst.name) == inst
+    assert field == "instrument"
 
 
 @settings(max_examples=300, deadline=None)
