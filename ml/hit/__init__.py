@@ -1,0 +1,1 @@
+"""Client hit model: P(client trades | markup, RFQ), monotone decreasing in the markup."""
