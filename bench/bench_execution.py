@@ -20,13 +20,13 @@ machine, printing each figure's ratio to the baseline.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
-import statistics
-import timeit
 from collections.abc import Callable
 
 import numpy as np
+
+# the same timing as the quant benchmark (run as a script, bench/ is on the path)
+from bench_quant import _load, _time_us
 
 from app.execution.split import liquidity_from_levels, split_slice
 from app.quant.scheduling import ExecutionModel, optimal_schedule, release_legs, reschedule
@@ -80,20 +80,6 @@ def slice_decision() -> float:
         25.0,
     )
     return sum(split_from_books(float(q)) for q in release)
-
-
-def _time_us(fn: Callable[[], object], number: int, repeat: int) -> tuple[float, float]:
-    """(median, min) per-call time in µs over ``repeat`` runs of ``number`` calls."""
-    fn()  # warm up
-    runs = timeit.repeat(fn, number=number, repeat=repeat)
-    return statistics.median(runs) / number * 1e6, min(runs) / number * 1e6
-
-
-def _load() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def main() -> None:

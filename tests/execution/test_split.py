@@ -192,6 +192,14 @@ class TestResults:
         res = split_slice(15, v)
         assert {a.venue: a.quantity for a in res.allocations} == {"cheap": 10, "dear": 5}
 
+    def test_many_venues_with_minimums_choose_greedily_and_stay_feasible(self) -> None:
+        venues = [VenueLiquidity(f"v{i}", 1.0 + 0.01 * i, 0.01, 10.0, 4.0) for i in range(12)]
+        res = split_slice(30.0, venues, lot=1.0)
+        assert res.complete
+        assert all(4.0 <= a.quantity <= 10.0 for a in res.allocations)
+        _, cost = brute_force(30, venues[:4], 1.0)  # the cheapest four suffice
+        assert res.expected_cost <= cost + 1e-9
+
     def test_invalid_input(self) -> None:
         with pytest.raises(ValueError, match="quantity"):
             split_slice(-1, [])
