@@ -39,6 +39,9 @@ __all__ = ["HitDataset", "hit_dataset", "train_hit"]
 FloatArray = npt.NDArray[np.float64]
 QUOTE_RESOLVED = frozenset({"accepted", "passed", "expired"})
 MONOTONE = {"markup_vp": -1}
+#: smaller steps than the fill heads: the curve is evaluated once per quote side (no latency
+#: pressure) and its top end (eager clients at small markups) benefits from finer trees
+HIT_PARAMS: dict[str, Any] = {"eta": 0.1}
 
 
 @dataclass
@@ -114,7 +117,7 @@ def train_hit(
         rounds=rounds,
         calibrators=("none", "platt"),
         dask_address=dask_address,
-        params=params,
+        params={**HIT_PARAMS, **(params or {})},
     )
     lo, hi = log.window()
     manifest = {
