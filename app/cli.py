@@ -188,7 +188,14 @@ def register(name: str, sub: Any) -> None:
     cli.add_typer(sub, name=name)
 
 
+def _mount_features() -> None:
+    from app.execution.cli import plot_app
+
+    register("plot", plot_app)
+
+
 def main() -> None:
+    _mount_features()
     cli()
 
 

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.execution.config import ExecutionSettings
+
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/rfqdesk.db"
 
 
@@ -113,6 +115,7 @@ class Settings(BaseSettings):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     dealers: DealerSettings = Field(default_factory=DealerSettings)
     ml: MlSettings = Field(default_factory=MlSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     bootstrap_admin_key: SecretStr | None = None
 
     @property

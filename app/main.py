@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import httpx
 import structlog
@@ -23,6 +24,9 @@ from app.dealers.fanout import DealerFanout
 from app.dealers.inbound import router as dealer_inbound_router
 from app.errors import install_error_handlers
 from app.events import EventBus
+from app.execution.endpoints import router as executions_router
+from app.execution.service import ExecutionWorker
+from app.execution.venues import FeedReference, build_simulated_venues
 from app.health.endpoints import router as health_router
 from app.logging import configure_logging
 from app.marketdata.simulated import SimulatedFeed
@@ -74,7 +78,12 @@ def build_state(settings: Settings) -> AppState:
         filler=DealerFiller(settings.dealers, client),
         dealer_settings=settings.dealers,
         events=EventBus(state.cache),
+        execution=settings.execution,
     )
+    _, venues = build_simulated_venues(
+        settings.execution, FeedReference(feed), clock=lambda: datetime.now(UTC)
+    )
+    state.services["execution"] = ExecutionWorker(state.sessionmaker, venues, settings.execution)
     parser = load_intent(settings.ml)
     state.services["messages"] = MessageService(state.services["rfq"], parser)
     state.services["model_versions"] = {"hit": hit.version} | (
@@ -116,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = []
         if settings.background_tasks:
             tasks.append(asyncio.create_task(_sweep_expired(state), name="expiry-sweeper"))
+            worker: ExecutionWorker = state.services["execution"]
+            tasks.append(asyncio.create_task(worker.run(), name="execution-worker"))
         log.info(
             "started", database=settings.database_url.split("://")[0], cache=state.cache.backend
         )
@@ -144,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(desk_router)
     app.include_router(dealer_inbound_router)
     app.include_router(messages_router)
+    app.include_router(executions_router)
     # added last = outermost: the size limit runs before idempotency buffers a body
     app.add_middleware(
         IdempotencyMiddleware,

@@ -22,6 +22,8 @@ from app.domain.structures import Leg, build_legs, recognise
 from app.domain.validation import RfqLimits, validate_package
 from app.errors import AppError, Conflict, NotFound, Unprocessable
 from app.events import EventBus, rfq_channel, unit_of_work
+from app.execution.config import ExecutionSettings
+from app.execution.service import plan_residual
 from app.metrics import RFQ_CREATED, RFQ_TRANSITIONS
 from app.models import ClientQuote, DealerQuote, DealerRequest, Rfq, RfqEvent, RfqLeg
 from app.pricing.service import Priced, PricingService
@@ -108,6 +110,7 @@ class RfqService:
         filler: Filler | None = None,
         dealer_settings: DealerSettings | None = None,
         events: EventBus | None = None,
+        execution: ExecutionSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
@@ -117,6 +120,7 @@ class RfqService:
         self.filler = filler
         self.dealer_settings = dealer_settings
         self.events = events
+        self.execution = execution
         self.clock = clock
 
     # ----------------------------------------------------------------- create
@@ -338,6 +342,11 @@ class RfqService:
         if self.filler is None:
             raise Conflict("no fill route is configured", code="no_fill_route")
         filled = await self.filler.fill(session, rfq, quote, body.side, quantity, now)
+        if rfq.residual_quantity and rfq.residual_quantity > 0 and self.execution is not None:
+            # the client's side: the desk trades the residual on venues the way the client did
+            await plan_residual(
+                session, rfq, quote, body.side, rfq.residual_quantity, now, settings=self.execution
+            )
         await self._publish_dealer_requests(session, rfq)
         rfq.filled_quantity = filled
         final = RfqState.FILLED if filled >= quantity else RfqState.PARTIALLY_FILLED
