@@ -66,8 +66,8 @@ REGISTRY_DIR = ROOT / "var" / "models"
 """Where retrained versions go by default (not in git)."""
 MANIFEST_FORMAT = 1
 DEFAULT_VERSIONS: dict[str, str] = {
-    "fill": "20261125T113748Z-515627e",
-    "hit": "20261125T113821Z-515627e",
+    "fill": "20261125T115218Z-985e2a2",
+    "hit": "20261125T115229Z-985e2a2",
 }
 """The committed versions the service loads when the database names no active one."""
 
