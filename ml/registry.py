@@ -303,6 +303,7 @@ def load_artifact(path: Path, name: str | None = None, nthread: int = 1) -> Arti
         manifest's, a model file is missing or unlisted, the artifact is of another model, or
         its feature names differ from this code's :data:`ml.features.FEATURE_NAMES`.
     """
+    path = path.resolve()
     mpath = path / "manifest.json"
     if not mpath.is_file():
         raise ArtifactError(f"{path}: no manifest.json; not a model artifact")
@@ -354,7 +355,10 @@ def load_artifact(path: Path, name: str | None = None, nthread: int = 1) -> Arti
 
 
 def default_roots() -> list[Path]:
-    return [REGISTRY_DIR, ARTIFACTS_DIR]
+    """Where artifacts are looked up: ``./var/models`` (the CLI's default ``--out``), the
+    repository's ``var/models``, then the committed ``ml/artifacts``."""
+    roots = [Path.cwd() / "var" / "models", REGISTRY_DIR, ARTIFACTS_DIR]
+    return list(dict.fromkeys(p.resolve() for p in roots))
 
 
 def list_versions(name: str, roots: Sequence[Path] | None = None) -> list[tuple[str, Path]]:
