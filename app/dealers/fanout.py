@@ -22,6 +22,7 @@ from app.dealers.quotes import record_quote
 from app.dealers.wire import QuoteRequestMessage, WireLeg
 from app.metrics import DEALER_OUTCOMES, STAGE_LATENCY
 from app.models import Dealer, DealerRequest, Rfq
+from app.models._mixins import new_id
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +64,7 @@ class DealerFanout:
         planned = []
         for rank, dealer in enumerate(eligible, start=1):
             req = DealerRequest(
+                id=new_id(),
                 rfq_id=rfq.id,
                 dealer_id=dealer.id,
                 created_at=now,
@@ -84,7 +86,6 @@ class DealerFanout:
                 continue
             req.sent_at, req.deadline_at = now, deadline
             session.add(req)
-            await session.flush()
             msg = QuoteRequestMessage(
                 request_id=req.id,
                 rfq_id=rfq.id,

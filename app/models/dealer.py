@@ -3,13 +3,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Money, UTCDateTime, utcnow
 from app.models._mixins import CreatedAtMixin, IdMixin
+
+if TYPE_CHECKING:
+    from app.models.rfq import Rfq
 
 
 class Dealer(IdMixin, CreatedAtMixin, Base):
@@ -51,6 +54,9 @@ class DealerRequest(IdMixin, Base):
     outcome: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     fill_quantity: Mapped[Decimal | None] = mapped_column(Money, default=None)
+
+    # never loaded; orders the INSERT after its RFQ's when both are flushed together
+    rfq: Mapped[Rfq] = relationship(lazy="raise")
 
 
 class DealerQuote(IdMixin, Base):

@@ -3,13 +3,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Float, ForeignKey, String, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Money, UTCDateTime
 from app.models._mixins import CreatedAtMixin, IdMixin
+
+if TYPE_CHECKING:
+    from app.models.market import MarketSnapshot
+    from app.models.rfq import Rfq
 
 
 class ClientQuote(IdMixin, CreatedAtMixin, Base):
@@ -37,3 +41,8 @@ class ClientQuote(IdMixin, CreatedAtMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="live")
     greeks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    # many-to-one links, never loaded (lazy="raise"): they let one flush order the INSERTs
+    # (RFQ and snapshot first) when all three are written together
+    rfq: Mapped[Rfq] = relationship(lazy="raise")
+    snapshot: Mapped[MarketSnapshot | None] = relationship(lazy="raise")

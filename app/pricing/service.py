@@ -19,6 +19,7 @@ from app.marketdata.errors import MarketDataError
 from app.marketdata.snapshot import MarketSnapshot as Snapshot
 from app.metrics import STAGE_LATENCY
 from app.models import ClientQuote, DealerQuote, MarketSnapshot, Rfq
+from app.models._mixins import new_id
 from app.pricing.calc import LegSpec, QuoteCalc, QuoteParams, compute_quote
 from app.pricing.cover import apply_cover
 from app.pricing.desk import DeskRiskRepository
@@ -104,9 +105,11 @@ class PricingService:
         dealer_quotes: Sequence[DealerQuote] = (),
         dealer_settings: DealerSettings | None = None,
     ) -> ClientQuote:
-        """Apply the cover policy to the model's prices and store the quote with its snapshot."""
+        """Apply the cover policy to the model's prices; add the quote and its snapshot to the
+        session (written by the caller's next flush)."""
         snap, calc = priced.snap, priced.calc
         stored = MarketSnapshot(
+            id=new_id(),
             underlying=snap.underlying,
             taken_at=snap.as_of,
             source=snap.source,
@@ -114,7 +117,6 @@ class PricingService:
             data=snap.to_dict(),
         )
         session.add(stored)
-        await session.flush()
         quote = _client_quote(
             rfq, calc, stored, now, self.settings.quote_valid_ms, self.hit.version, priced.inventory
         )
@@ -155,8 +157,7 @@ class PricingService:
                     + "; ".join(f"{k}: {v.get('refused')}" for k, v in cover_notes.items()),
                     code="no_cover",
                 )
-        session.add(quote)
-        await session.flush()
+        session.add(quote)  # the caller's next flush (or commit) writes it
         return quote
 
     async def quote(self, session: AsyncSession, rfq: Rfq, now: datetime) -> ClientQuote:

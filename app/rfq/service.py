@@ -26,6 +26,7 @@ from app.execution.config import ExecutionSettings
 from app.execution.service import plan_residual
 from app.metrics import RFQ_CREATED, RFQ_TRANSITIONS
 from app.models import ClientQuote, DealerQuote, DealerRequest, Rfq, RfqEvent, RfqLeg
+from app.models._mixins import new_id
 from app.pricing.service import Priced, PricingService
 from app.rfq.lifecycle import EXPIRABLE, IllegalTransition, RfqState, check_transition
 from app.rfq.repository import RfqFilter, RfqRepository
@@ -146,7 +147,9 @@ class RfqService:
             rfq_id = rfq.id
             if self.pricing is None:
                 return Created(rfq)
-            await self.transition(session, rfq, RfqState.QUOTING, actor="pricing", now=now)
+            await self.transition(
+                session, rfq, RfqState.QUOTING, actor="pricing", now=now, flush=False
+            )
             priced = await self.pricing.model_quote(session, rfq)
             planned = []
             if self.fanout is not None:
@@ -216,6 +219,7 @@ class RfqService:
             self.settings.max_expires_in_ms,
         )
         rfq = Rfq(
+            id=new_id(),
             created_at=now,
             updated_at=now,
             expires_at=now + timedelta(milliseconds=expires_in),
@@ -254,8 +258,7 @@ class RfqService:
                 actor=actor,
             )
         ]
-        session.add(rfq)
-        await session.flush()
+        session.add(rfq)  # flushed with the rest of the unit of work (ids are made here)
         structlog.contextvars.bind_contextvars(rfq_id=str(rfq.id))
         RFQ_CREATED.labels(underlying, structure.value, channel).inc()
         log.info(
@@ -403,8 +406,12 @@ class RfqService:
         actor: str | None,
         reason: str | None = None,
         now: datetime | None = None,
+        flush: bool = True,
     ) -> None:
-        """Move an RFQ to ``target`` if the transition table allows it, and log the event."""
+        """Move an RFQ to ``target`` if the transition table allows it, and log the event.
+
+        ``flush=False`` leaves the write to the unit of work's next flush (fewer round trips
+        when more changes follow in the same transaction)."""
         current = RfqState(rfq.state)
         try:
             check_transition(current, target)
@@ -426,7 +433,8 @@ class RfqService:
                 actor=actor,
             )
         )
-        await session.flush()
+        if flush:
+            await session.flush()
         RFQ_TRANSITIONS.labels(target.value).inc()
         self._publish(session, rfq, "state", from_state=current.value)
         log.info("rfq_state", rfq_id=str(rfq.id), from_state=current.value, to_state=target.value)
