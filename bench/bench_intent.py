@@ -22,8 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ml.intent.cli import latest_artifact
-from ml.intent.model import IntentParser
+from ml.intent.model import IntentParser, latest_artifact
 
 TARGET_MS = 10.0
 AS_OF = date(2026, 11, 24)

@@ -18,8 +18,8 @@ import typer
 from rich.console import Console
 
 from ml.intent.evaluate import Report, print_report
-from ml.intent.model import MANIFEST, IntentParser
-from ml.intent.train import DEFAULT_OUT, TrainConfig
+from ml.intent.model import ARTIFACTS_DIR, IntentParser, latest_artifact
+from ml.intent.train import TrainConfig
 from ml.intent.train import train as train_model
 
 app = typer.Typer(
@@ -37,21 +37,13 @@ ModelOption = Annotated[
 ThreadsOption = Annotated[int | None, typer.Option("--threads", help="torch threads.")]
 
 
-def latest_artifact(root: Path = DEFAULT_OUT) -> Path:
-    """Newest artifact (by its timestamped name) under ``root``."""
-    found = sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))
-    if not found:
-        raise FileNotFoundError(f"no intent artifact under {root}")
-    return found[-1]
-
-
 def _today() -> date:
     return datetime.now(UTC).date()
 
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option(help="Parent folder of the new artifact.")] = DEFAULT_OUT,
+    out: Annotated[Path, typer.Option(help="Parent folder of the new artifact.")] = ARTIFACTS_DIR,
     examples: Annotated[int, typer.Option(help="Synthetic training lines.")] = 16_000,
     seed: Annotated[int, typer.Option(help="Generator and shuffling seed.")] = 0,
     epochs: Annotated[int, typer.Option(help="Passes over the training lines.")] = 1,

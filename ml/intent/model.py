@@ -27,6 +27,8 @@ from transformers import BertConfig, BertModel, BertPreTrainedModel, BertTokeniz
 from ml.intent.labels import BIO_LABELS, INTENTS, Intent, Tag, split_label
 from ml.intent.normalise import TaggedSpan, normalise
 
+ARTIFACTS_DIR = Path(__file__).resolve().parents[1] / "artifacts" / "intent"
+"""Where the committed intent artifacts live, one folder per version."""
 MANIFEST = "manifest.json"
 HF_DIR = "hf"
 MAX_TOKENS = 128
@@ -65,6 +67,17 @@ class Prediction:
     intent: Intent
     intent_confidence: float
     spans: tuple[TaggedSpan, ...]
+
+
+def latest_artifact(root: Path = ARTIFACTS_DIR) -> Path:
+    """Newest artifact (by its timestamped name) under ``root``.
+
+    For the command line and the benchmark; the service pins a version instead.
+    """
+    found = sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))
+    if not found:
+        raise FileNotFoundError(f"no intent artifact under {root}")
+    return found[-1]
 
 
 def sha256_file(path: Path) -> str:

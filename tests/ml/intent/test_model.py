@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ml.intent.cli import latest_artifact
 from ml.intent.evaluate import score
-from ml.intent.model import MANIFEST, ArtifactMismatch, IntentParser
+from ml.intent.model import MANIFEST, ArtifactMismatch, IntentParser, latest_artifact
 
 DEV = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "nlp_dev.jsonl"
 AS_OF = date(2026, 11, 24)
