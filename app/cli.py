@@ -189,9 +189,26 @@ def register(name: str, sub: Any) -> None:
 
 
 def _mount_features() -> None:
+    """The feature CLIs (imported here, so `rfqdesk serve` does not pay for them)."""
     from app.execution.cli import plot_app
+    from ml.cli import export_app, models_app, sim_app, train_app
+    from ml.intent.cli import app as intent_app
 
     register("plot", plot_app)
+    register("train", train_app)
+    register("models", models_app)
+    register("export", export_app)
+    # `rfqdesk sim run` (the market simulator) beside `rfqdesk sim dealers`
+    sim_cli.registered_commands.extend(sim_app.registered_commands)
+    # `rfqdesk train intent`, `rfqdesk parse`, `rfqdesk models evaluate intent`
+    for command in intent_app.registered_commands:
+        name = command.name or (command.callback.__name__ if command.callback else "")
+        if name == "train":
+            train_app.command("intent", help="Train the intent model (chat line → RFQ).")(
+                command.callback
+            )
+        elif name == "parse":
+            cli.command("parse")(command.callback)
 
 
 def main() -> None:

@@ -80,6 +80,19 @@ class MlSettings(BaseModel):
     intent_version: str | None = None
     load_intent: bool = True
     torch_threads: int = 1
+    #: fill (dealer answer/win) and hit (client) models; None: the committed default versions
+    fill_version: str | None = None
+    hit_version: str | None = None
+    #: serve the trained models (False: the configured logistic hit curve, all dealers asked)
+    use_trained: bool = True
+    #: how often a process checks the model_version table for a newly promoted version
+    poll_interval_s: float = 10.0
+    #: days of log replayed at start-up into the trailing dealer/client statistics
+    store_seed_days: float = 30.0
+    #: dealer selection: cost of asking one more dealer (information leakage), bounds
+    leak_cost: float = 0.04
+    min_dealers: int = 1
+    max_dealers: int = 8
 
 
 class ApiSettings(BaseModel):

@@ -80,8 +80,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """One engine per process, with explicit pool limits and timeouts."""
+def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
+    """One engine per process, with explicit pool limits and timeouts.
+
+    ``read_only`` (SQLite): transactions start deferred, so a reader never waits for a writer
+    (WAL) — for replaying the log, exports and analytics."""
     url = settings.database_url
     if settings.is_sqlite:
         path = settings.sqlite_path()
@@ -103,7 +106,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(

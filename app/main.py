@@ -34,14 +34,15 @@ from app.messages.endpoints import router as messages_router
 from app.messages.service import MessageService
 from app.metrics import MODEL_VERSION, RFQS_BY_STATE
 from app.middleware import BodySizeLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
-from app.models_serving import load_intent
+from app.models_serving import load_intent, load_trading_models, poll_promotions, seed_store
 from app.pricing.endpoints import router as desk_router
-from app.pricing.hit import LogisticHitCurve
+from app.pricing.hit import HitCurve, LogisticHitCurve
 from app.pricing.service import PricingService
 from app.rfq.endpoints import router as rfq_router
 from app.rfq.repository import RfqRepository
 from app.rfq.service import RfqService
 from app.state import AppState
+from ml.hit.model import LiveHitCurve
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +51,7 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
-def build_state(settings: Settings) -> AppState:
+async def build_state(settings: Settings) -> AppState:
     engine = create_engine(settings)
     state = AppState(
         settings=settings,
@@ -64,7 +65,15 @@ def build_state(settings: Settings) -> AppState:
         ),
     )
     feed = SimulatedFeed(seed=settings.pricing.sim_seed)
-    hit = LogisticHitCurve(settings.pricing.hit_alpha, settings.pricing.hit_beta_per_vol_point)
+    models = load_trading_models(settings.ml)
+    if models is not None:
+        await seed_store(models, settings.database_url, settings.ml.store_seed_days)
+        state.services["models"] = models
+    hit: HitCurve = (
+        LiveHitCurve(models.hit)
+        if models is not None
+        else LogisticHitCurve(settings.pricing.hit_alpha, settings.pricing.hit_beta_per_vol_point)
+    )
     pricing = PricingService(feed, hit, settings.pricing)
     state.services["pricing"] = pricing
     client = DealerClient(
@@ -74,8 +83,8 @@ def build_state(settings: Settings) -> AppState:
     state.services["rfq"] = RfqService(
         settings.rfq,
         pricing=pricing,
-        fanout=DealerFanout(settings.dealers, client, state.cache),
-        filler=DealerFiller(settings.dealers, client),
+        fanout=DealerFanout(settings.dealers, client, state.cache, models, settings.ml),
+        filler=DealerFiller(settings.dealers, client, models),
         dealer_settings=settings.dealers,
         events=EventBus(state.cache),
         execution=settings.execution,
@@ -86,7 +95,7 @@ def build_state(settings: Settings) -> AppState:
     state.services["execution"] = ExecutionWorker(state.sessionmaker, venues, settings.execution)
     parser = load_intent(settings.ml)
     state.services["messages"] = MessageService(state.services["rfq"], parser)
-    state.services["model_versions"] = {"hit": hit.version} | (
+    state.services["model_versions"] = (models.versions() if models else {"hit": hit.version}) | (
         {"intent": parser.version} if parser else {}
     )
     for name, version in state.services["model_versions"].items():
@@ -120,13 +129,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = build_state(settings)
+        state = await build_state(settings)
         app.state.rfqdesk = state
         tasks = []
         if settings.background_tasks:
             tasks.append(asyncio.create_task(_sweep_expired(state), name="expiry-sweeper"))
             worker: ExecutionWorker = state.services["execution"]
             tasks.append(asyncio.create_task(worker.run(), name="execution-worker"))
+            if "models" in state.services:
+                tasks.append(
+                    asyncio.create_task(
+                        poll_promotions(
+                            state.services["models"],
+                            state.sessionmaker,
+                            settings.ml.poll_interval_s,
+                        ),
+                        name="model-poller",
+                    )
+                )
         log.info(
             "started", database=settings.database_url.split("://")[0], cache=state.cache.backend
         )

@@ -294,7 +294,7 @@ def _load(name: str, version: str | None, registry: Path | None) -> Any:
 
 @models_app.command("evaluate")
 def models_evaluate(
-    name: Annotated[str, typer.Argument(help="fill or hit")],
+    name: Annotated[str, typer.Argument(help="fill, hit or intent")],
     version: Annotated[str | None, typer.Option(help="Default: the pinned default")] = None,
     from_file: FromFileOpt = None,
     database_url: DbOpt = None,
@@ -310,8 +310,19 @@ def models_evaluate(
         ),
     ] = None,
     registry: _REG = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="intent: labelled JSON lines to score")
+    ] = None,
 ) -> None:
-    """Print log-loss, Brier and AUC next to the simulator's own, and draw reliability."""
+    """Print log-loss, Brier and AUC next to the simulator's own, and draw reliability
+    (intent: accuracy, exact match, per-field accuracy and confusion on --data)."""
+    if name == "intent":
+        from ml.intent.cli import evaluate as evaluate_intent
+
+        if data is None:
+            raise typer.BadParameter("intent needs --data FILE", param_hint="--data")
+        evaluate_intent(data=data, model=None, threads=None, show_errors=10)
+        return
     from ml.evaluate import evaluate
     from ml.sim.io import read_truth
 

@@ -401,7 +401,7 @@ async def read_log_db(
         "fill": Fill,
         "market_snapshot": MarketSnapshot,
     }
-    engine = create_engine(Settings(database_url=database_url))
+    engine = create_engine(Settings(database_url=database_url), read_only=True)
     tables: dict[str, pa.Table] = {}
     try:
         async with engine.connect() as conn:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import select
@@ -20,6 +21,9 @@ from app.models import ClientQuote, Dealer, DealerRequest, Fill, Rfq
 from app.pricing.desk import DeskRiskRepository
 from app.pricing.fills import desk_risk_change
 
+if TYPE_CHECKING:
+    from app.models_serving import TradingModels
+
 log = structlog.get_logger(__name__)
 
 
@@ -31,9 +35,12 @@ class DealerFiller:
     under back-to-back the client is filled only as far as dealers cover.
     """
 
-    def __init__(self, settings: DealerSettings, client: DealerClient) -> None:
+    def __init__(
+        self, settings: DealerSettings, client: DealerClient, models: TradingModels | None = None
+    ) -> None:
         self.settings = settings
         self.client = client
+        self.models = models
 
     async def fill(
         self,
@@ -101,6 +108,9 @@ class DealerFiller:
         if residual > 0:
             await DeskRiskRepository(session).add(desk_risk_change(quote, rfq, side, residual))
         rfq.residual_quantity = residual
+        await self._observe(
+            session, rfq, quote, traded=True, wins=wins, desk_sells=desk_sells, now=now
+        )
         winning_price = (
             client_price if not book else (book[0].ask_coin if desk_sells else book[0].bid_coin)
         )
@@ -115,9 +125,64 @@ class DealerFiller:
         )
         return client_filled
 
-    async def close(self, session: AsyncSession, rfq: Rfq, result: str = "lost") -> None:
+    async def close(
+        self,
+        session: AsyncSession,
+        rfq: Rfq,
+        result: str = "lost",
+        quote: ClientQuote | None = None,
+    ) -> None:
         """The RFQ ended without trading (passed, cancelled, expired): every quote lost."""
         await self._close_requests(session, rfq, {}, None, result=result)
+        if quote is not None and result == "lost":
+            await self._observe(
+                session, rfq, quote, traded=False, wins={}, desk_sells=True, now=datetime.now(UTC)
+            )
+
+    async def _observe(
+        self,
+        session: AsyncSession,
+        rfq: Rfq,
+        quote: ClientQuote,
+        *,
+        traded: bool,
+        wins: dict[object, Decimal],
+        desk_sells: bool,
+        now: datetime,
+    ) -> None:
+        """Feed the outcome to the trailing statistics the models read (after commit)."""
+        if self.models is None:
+            return
+        store = self.models.store
+        markups = [
+            side["markup_vol_points"]
+            for side in (quote.explanation.get("bid"), quote.explanation.get("ask"))
+            if side
+        ]
+        markup = sum(markups) / len(markups) if markups else 0.0
+        vega_unit = float(quote.greeks.get("vega_usd_per_vol_point", 0.0)) / float(rfq.quantity)
+        client, underlying = rfq.client or "", rfq.underlying
+        rows = (
+            []
+            if not traded
+            else (
+                await session.execute(
+                    select(DealerRequest.id, DealerRequest.fill_quantity, Dealer.name)
+                    .join(Dealer, Dealer.id == DealerRequest.dealer_id)
+                    .where(DealerRequest.rfq_id == rfq.id, DealerRequest.selected.is_(True))
+                )
+            ).all()
+        )
+
+        async def _update() -> None:
+            store.observe_client_result(client, now, traded, markup)
+            for req_id, qty, name in rows:
+                store.observe_dealer_result(name, now, req_id in wins)
+                if req_id in wins and qty:
+                    sign = -1.0 if desk_sells else 1.0  # the dealer sold (bought) the package
+                    store.observe_dealer_fill(name, underlying, now, sign * vega_unit * float(qty))
+
+        after_commit(session, _update)
 
     async def _close_requests(
         self,

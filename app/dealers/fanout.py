@@ -9,22 +9,32 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import Cache, CacheUnavailable
-from app.config import DealerSettings
+from app.config import DealerSettings, MlSettings
 from app.dealers.client import CallResult, DealerClient
 from app.dealers.quotes import record_quote
+from app.dealers.selection import Candidate, Selection, SelectionParams, choose_dealers
 from app.dealers.wire import QuoteRequestMessage, WireLeg
 from app.metrics import DEALER_OUTCOMES, STAGE_LATENCY
 from app.models import Dealer, DealerRequest, Rfq
 from app.models._mixins import new_id
+from ml.features import rfq_context
+
+if TYPE_CHECKING:
+    from app.models_serving import TradingModels
 
 log = structlog.get_logger(__name__)
+
+
+def _prob(p: float | None) -> float | None:
+    return None if p is None or p != p else float(p)  # NaN: no model
 
 
 def quotes_channel(rfq_id: uuid.UUID) -> str:
@@ -42,46 +52,119 @@ class PlannedRequest:
 
 
 class DealerFanout:
-    def __init__(self, settings: DealerSettings, client: DealerClient, cache: Cache) -> None:
+    def __init__(
+        self,
+        settings: DealerSettings,
+        client: DealerClient,
+        cache: Cache,
+        models: TradingModels | None = None,
+        ml: MlSettings | None = None,
+    ) -> None:
         self.settings = settings
         self.client = client
         self.cache = cache
+        self.models = models
+        self.selection = SelectionParams(
+            leak_cost=ml.leak_cost if ml else 0.04,
+            min_dealers=ml.min_dealers if ml else 1,
+            max_dealers=min(ml.max_dealers if ml else settings.max_dealers, settings.max_dealers),
+        )
+
+    def rank(
+        self, rfq: Rfq, dealers: list[Dealer], greeks: dict[str, Any], spot: float
+    ) -> Selection:
+        """Rank the dealers by predicted fill (the fill model) and choose how many to ask:
+        each extra dealer must add more expected fill than its information-leakage cost.
+        Without a model every eligible dealer is asked, in name order."""
+        candidates = [
+            Candidate(
+                str(d.id),
+                d.name,
+                eligible=not self.client.breakers.is_open(d.id),
+                reason=None
+                if not self.client.breakers.is_open(d.id)
+                else "circuit open after repeated failures",
+            )
+            for d in dealers
+        ]
+        if self.models is None:
+            n = sum(c.eligible for c in candidates)
+            flat = np.ones(n)  # no model: equal odds, so the name order stands
+            return choose_dealers(
+                candidates,
+                lambda _k: (flat, flat),
+                self.selection,
+                k=min(n, self.selection.max_dealers),
+            )
+        started = time.perf_counter()
+        ctx = rfq_context(
+            at=rfq.created_at,
+            underlying=rfq.underlying,
+            structure=rfq.structure,
+            side=rfq.side,
+            quantity=float(rfq.quantity),
+            client=rfq.client,
+            hedge_reference=float(rfq.hedge_reference) if rfq.hedge_reference else None,
+            legs=rfq.legs,
+            greeks=greeks,
+            spot=spot,
+        )
+        fill = self.models.fill.model
+        names = [c.name for c in candidates if c.eligible]
+        selection = choose_dealers(
+            candidates,
+            fill.predictor(ctx, names, self.models.store),
+            self.selection,
+            model_version=f"fill/{self.models.fill.version}",
+        )
+        STAGE_LATENCY.labels("rank").observe(time.perf_counter() - started)
+        return selection
 
     async def plan(
-        self, session: AsyncSession, rfq: Rfq, theo_coin: float, now: datetime
-    ) -> list[PlannedRequest]:
-        """Log a request per eligible dealer (skipped ones too) and return those to send."""
-        dealers = (
-            await session.scalars(
-                select(Dealer).where(Dealer.enabled.is_(True)).order_by(Dealer.name)
-            )
-        ).all()
-        eligible = [d for d in dealers if rfq.underlying in d.underlyings][
-            : self.settings.max_dealers
+        self,
+        session: AsyncSession,
+        rfq: Rfq,
+        theo_coin: float,
+        now: datetime,
+        greeks: dict[str, Any] | None = None,
+        spot: float = 0.0,
+    ) -> tuple[list[PlannedRequest], Selection | None]:
+        """Log a request per dealer considered (those not asked too, with why) and return
+        the ones to send with the ranking."""
+        await session.flush()  # the RFQ exists before its dealer requests
+        dealers = [
+            d
+            for d in (
+                await session.scalars(
+                    select(Dealer).where(Dealer.enabled.is_(True)).order_by(Dealer.name)
+                )
+            ).all()
+            if rfq.underlying in d.underlyings
         ]
+        if not dealers:
+            return [], None
+        selection = self.rank(rfq, list(dealers), greeks or {}, spot)
+        by_id = {str(d.id): d for d in dealers}
         deadline = now + timedelta(milliseconds=self.settings.deadline_ms)
         side = rfq.side if self.settings.side_disclosure == "disclosed" else "two_way"
         planned = []
-        for rank, dealer in enumerate(eligible, start=1):
+        for ranked in selection.dealers:
+            dealer = by_id[ranked.dealer_id]
             req = DealerRequest(
                 id=new_id(),
                 rfq_id=rfq.id,
                 dealer_id=dealer.id,
                 created_at=now,
-                rank=rank,
-                selected=True,
+                rank=ranked.rank,
+                selected=ranked.selected,
                 disclosed_side=side,
                 theo_coin=Decimal(f"{theo_coin:.8f}"),
+                p_answer=_prob(ranked.p_answer) if selection.model_version else None,
+                p_win=_prob(ranked.p_win) if selection.model_version else None,
+                model_version=selection.model_version or None,
             )
-            if self.client.breakers.is_open(dealer.id):
-                req.selected, req.outcome, req.error = (
-                    False,
-                    "skipped",
-                    "circuit open after repeated failures",
-                )
-                log.warning(
-                    "dealer_skipped", dealer=dealer.name, reason=req.error, rfq_id=str(rfq.id)
-                )
+            if not ranked.selected:
+                req.outcome, req.error = "skipped", ranked.reason
                 session.add(req)
                 continue
             req.sent_at, req.deadline_at = now, deadline
@@ -112,7 +195,7 @@ class DealerFanout:
                 )
             )
         await session.flush()
-        return planned
+        return planned, selection
 
     async def fan_out(
         self, rfq_id: uuid.UUID, planned: list[PlannedRequest], deadline: datetime
@@ -187,4 +270,21 @@ class DealerFanout:
                 req.outcome = "no_response"
                 req.error = result.error or "no quote by the deadline"
             DEALER_OUTCOMES.labels(req.outcome).inc()
+        if self.models is not None:
+            names = dict(
+                (
+                    await session.execute(
+                        select(Dealer.id, Dealer.name).where(
+                            Dealer.id.in_([r.dealer_id for r in requests])
+                        )
+                    )
+                ).all()
+            )
+            for req in requests:
+                if req.id in results:
+                    answered = req.outcome == "quoted"
+                    latency = results[req.id].latency_ms / 1000 if answered else None
+                    self.models.store.observe_dealer_response(
+                        names[req.dealer_id], rfq.underlying, rfq.structure, now, answered, latency
+                    )
         await session.flush()

@@ -230,3 +230,29 @@ def choose_dealers(
         net_value=value * fill - cost * chosen,
         model_version=model_version,
     )
+
+
+def selection_summary(selection: Selection) -> dict[str, object]:
+    """The ranking as the RFQ's quote explains it: who was asked, with what odds, and why."""
+    return {
+        "model_version": selection.model_version or None,
+        "asked": selection.k,
+        "expected_fill": _finite(selection.expected_fill),
+        "net_value": _finite(selection.net_value),
+        "dealers": [
+            {
+                "name": d.name,
+                "rank": d.rank,
+                "p_answer": _finite(d.p_answer),
+                "p_win": _finite(d.p_win),
+                "marginal_fill": _finite(d.marginal_fill),
+                "selected": d.selected,
+                "reason": d.reason,
+            }
+            for d in selection.dealers
+        ],
+    }
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or x != x else float(x)

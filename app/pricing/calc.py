@@ -149,6 +149,7 @@ def compute_quote(
             gross_vega_usd=gross_vega,
             tenor_days=tenor_days,
             client=client,
+            extra={"rfq_side": side, "n_legs": len(legs)},
         )
         probs = hit.probabilities(MARKUP_GRID, ctx)
 

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.service import Principal
 from app.config import DealerSettings, RfqSettings
-from app.dealers.fanout import DealerFanout
+from app.dealers.fanout import DealerFanout, PlannedRequest
 from app.dealers.quotes import live_quotes
+from app.dealers.selection import Selection, selection_summary
 from app.domain.enums import Side, Structure
 from app.domain.instruments import Instrument
 from app.domain.structures import Leg, build_legs, recognise
@@ -48,7 +49,10 @@ class Filler(Protocol):
         now: datetime,
     ) -> Decimal: ...
 
-    async def close(self, session: AsyncSession, rfq: Rfq, result: str = "lost") -> None: ...
+    async def close(
+        self, session: AsyncSession, rfq: Rfq, result: str = "lost",
+        quote: ClientQuote | None = None,
+    ) -> None: ...
 
 
 def limits_from(settings: RfqSettings) -> RfqLimits:
@@ -151,11 +155,14 @@ class RfqService:
                 session, rfq, RfqState.QUOTING, actor="pricing", now=now, flush=False
             )
             priced = await self.pricing.model_quote(session, rfq)
-            planned = []
+            planned: list[PlannedRequest] = []
+            selection = None
             if self.fanout is not None:
-                planned = await self.fanout.plan(session, rfq, priced.calc.theo_coin, now)
+                planned, selection = await self.fanout.plan(
+                    session, rfq, priced.calc.theo_coin, now, priced.calc.greeks, priced.snap.spot
+                )
             if not planned:
-                return Created(rfq, await self._quote(session, rfq, priced, now))
+                return Created(rfq, await self._quote(session, rfq, priced, now, (), selection))
         assert self.fanout is not None  # noqa: S101 - planned is empty without a fanout
         deadline = now + timedelta(milliseconds=self.fanout.settings.deadline_ms)
         results = await self.fanout.fan_out(rfq_id, planned, deadline)
@@ -168,7 +175,7 @@ class RfqService:
                 await self.fanout.collect(session, rfq, results, at)
                 await self._publish_dealer_requests(session, rfq)
                 quote = await self._quote(
-                    session, rfq, priced, at, dealer_quotes=await live_quotes(session, rfq.id)
+                    session, rfq, priced, at, await live_quotes(session, rfq.id), selection
                 )
                 requests, dealer_quotes = await RfqRepository(session).dealer_activity(rfq.id)
                 return Created(rfq, quote, requests, dealer_quotes)
@@ -189,6 +196,7 @@ class RfqService:
         priced: Priced,
         now: datetime,
         dealer_quotes: Sequence[DealerQuote] = (),
+        selection: Selection | None = None,
     ) -> ClientQuote:
         assert self.pricing is not None  # noqa: S101
         quote = await self.pricing.store_quote(
@@ -199,6 +207,10 @@ class RfqService:
             dealer_quotes=dealer_quotes,
             dealer_settings=self.dealer_settings,
         )
+        if selection is not None:
+            quote.explanation = quote.explanation | {
+                "dealer_selection": selection_summary(selection)
+            }
         await self.transition(session, rfq, RfqState.QUOTED, actor="pricing", now=self.clock())
         return quote
 
@@ -386,12 +398,13 @@ class RfqService:
         if await self._expire_if_due(session, rfq):
             raise Conflict("the RFQ has already expired", field="rfq_id", code="expired")
         await self.transition(session, rfq, target, actor=principal.name, reason=reason)
+        shown = None
         for quote in await RfqRepository(session).quotes(rfq.id):
             if quote.status == "live":
-                quote.status = quote_status
+                quote.status, shown = quote_status, quote
         if self.filler is not None:
             await self.filler.close(
-                session, rfq, "lost" if target is RfqState.PASSED else "cancelled"
+                session, rfq, "lost" if target is RfqState.PASSED else "cancelled", shown
             )
             await self._publish_dealer_requests(session, rfq)
         return rfq

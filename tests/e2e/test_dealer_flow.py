@@ -24,7 +24,7 @@ from sqlalchemy import select
 from app import migrate
 from app.auth.keys import Role
 from app.auth.service import create_key
-from app.config import DealerSettings, Settings
+from app.config import DealerSettings, MlSettings, Settings
 from app.db import create_engine, create_sessionmaker
 from app.dealers.signing import signed_headers
 from app.dealers.simulated import SimDealer, create_dealers_app, make_dealers, register_dealers
@@ -64,6 +64,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         database_url=url,
         log_level="CRITICAL",
         dealers=DealerSettings(deadline_ms=DEADLINE_MS, breaker_failures=100),
+        ml=MlSettings(min_dealers=8),  # the ranking asks every dealer here
     )
     dealers = make_dealers(8, seed=5, modes=MODES)  # type: ignore[arg-type]
     for d in dealers:
