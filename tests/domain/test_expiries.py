@@ -65,7 +65,10 @@ class TestMonthlyExpiry:
     def test_is_the_next_last_friday(self, as_of, month):
         expiry = monthly_expiry(month, None, as_of)
         assert expiry == last_friday(expiry.year, month)
-        assert as_of <= expiry < as_of + timedelta(days=366)
+        # at most a year and a week away: the day after a month's last Friday (e.g. Saturday
+        # 2000-08-26) waits for next year's, which can fall up to six days later in the month
+        assert as_of <= expiry < as_of + timedelta(days=366 + 7)
+        assert monthly_expiry(month, None, expiry) == expiry  # and it is the first one
 
 
 class TestWeeklyExpiry:
