@@ -292,7 +292,7 @@ _SIDE_SUFFIX: dict[Side, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 
-_RR_SIDES: dict[Side | None, tuple[str, ...]] = {
+_RR_SIDES: dict[Side, tuple[str, ...]] = {
     Side.BUY: (
         ", [client buys the calls]", "[long the calls]", ", [we buy the call]",
         "- [client buys the upside]", ", [buying the calls]", "[calls for the client]",
@@ -880,7 +880,8 @@ def _rfq_line(rng: random.Random, as_of: date, clarify: bool) -> Example:
 
     prefix: Chunk = []
     suffix: Chunk = []
-    if side in _RR_SIDES and rfq.structure is Structure.RISK_REVERSAL and rng.random() < 0.3:
+    rr = rfq.structure is Structure.RISK_REVERSAL
+    if side is not None and side in _RR_SIDES and rr and rng.random() < 0.3:
         suffix = _mark(_one(rng, _RR_SIDES[side]), _side_tag(side))
     elif side is not None and not no_side_cue:
         if rng.random() < 0.68:

@@ -357,11 +357,10 @@ class _Rfq:
         return distinct
 
     def strikes(self, spans: Sequence[TaggedSpan], underlying: str | None) -> list[Decimal]:
-        values = {v for s in spans if (v := self.strike_value(s, underlying))}
-        strikes = sorted(values)
+        strikes = sorted({v for s in spans if (v := self.strike_value(s, underlying))})
         if strikes:
-            values = [json_number(k) for k in strikes]
-            self.check_confidence("strike", spans, "/".join(map(str, values)), values)
+            shown = [json_number(k) for k in strikes]
+            self.check_confidence("strike", spans, "/".join(map(str, shown)), shown)
         return strikes
 
     def side(self, structure: Structure | None) -> Side | None:
