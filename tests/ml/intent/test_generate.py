@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def examples() -> list[Example]:
     return generate(5000, seed=11)
 
 
-def _legs(rfq: dict) -> list[Leg]:
+def _legs(rfq: dict[str, Any]) -> list[Leg]:
     return [
         Leg(
             Instrument(

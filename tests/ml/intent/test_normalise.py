@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def tagged(markup: str, confidence: float = 1.0) -> list[TaggedSpan]:
     return spans
 
 
-def rfq(markup: str, as_of: date = AS_OF, **kwargs: float) -> dict:
+def rfq(markup: str, as_of: date = AS_OF, **kwargs: float) -> dict[str, Any]:
     return normalise(
         Intent.RFQ,
         kwargs.get("intent_confidence", 0.99),
@@ -37,7 +38,7 @@ def rfq(markup: str, as_of: date = AS_OF, **kwargs: float) -> dict:
     )
 
 
-def fields(out: dict) -> list[str]:
+def fields(out: dict[str, Any]) -> list[str]:
     return [q["field"] for q in out.get("needs_clarification", [])]
 
 
