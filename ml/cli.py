@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-__all__ = ["export_app", "models_app", "sim_app", "train_app"]
+__all__ = ["export_app", "models_app", "retrain_cmd", "sim_app", "train_app"]
 
 console = Console(width=None if Console().is_terminal else 110)
 sim_app = typer.Typer(
@@ -442,3 +442,95 @@ def export(
     counts = export_log(log, out)
     console.print(", ".join(f"{k} {v:,}" for k, v in counts.items()))
     console.print(f"export written to {out}")
+
+
+# --------------------------------------------------------------------------- retrain
+
+
+def retrain_cmd(
+    database_url: DbOpt = None,
+    names: Annotated[
+        list[str] | None, typer.Option("--name", help="fill and/or hit (default: both)")
+    ] = None,
+    intent: Annotated[
+        bool, typer.Option("--intent", help="Also retrain the intent model (slow: minutes)")
+    ] = False,
+    recent_days: Annotated[
+        float, typer.Option(help="Most recent window, in days: held out and shadow-scored")
+    ] = 7.0,
+    min_improvement: Annotated[
+        float, typer.Option(help="Relative log-loss gain needed to promote (0.005 = 0.5%)")
+    ] = 0.005,
+    out: _OUT = Path("var/models"),
+    nthread: _NTHREAD = 1,
+    rounds: _ROUNDS = 500,
+) -> None:
+    """Train new versions from the log, shadow-score each against the active one on the most
+    recent window, record both in model_version, and promote only a better one."""
+    from ml.retrain import NameResult, retrain, retrain_intent
+
+    url = _db_url(database_url)
+    chosen = tuple(names or ("fill", "hit"))
+    started = time.perf_counter()
+    with console.status(f"retraining {', '.join(chosen)}"):
+        report = retrain(
+            url,
+            chosen,
+            out,
+            recent_days=recent_days,
+            min_improvement=min_improvement,
+            nthread=nthread,
+            rounds=rounds,
+        )
+    results: list[NameResult] = list(report.results)
+    if intent:
+
+        async def run_intent() -> NameResult:
+            from app.config import Settings
+            from app.db import create_engine, create_sessionmaker
+
+            engine = create_engine(Settings(database_url=url))
+            try:
+                return await retrain_intent(
+                    create_sessionmaker(engine), out, min_improvement=min_improvement
+                )
+            finally:
+                await engine.dispose()
+
+        results.append(asyncio.run(run_intent()))
+    lo, hi = report.window
+    table = Table(title=f"retraining: shadow window {lo:%Y-%m-%d %H:%M} – {hi:%Y-%m-%d %H:%M} UTC")
+    for col in (
+        "model",
+        "candidate",
+        "incumbent",
+        "rows",
+        "log-loss cand. / inc.",
+        "Brier cand. / inc.",
+        "AUC cand. / inc.",
+        "promoted",
+        "why",
+    ):
+        table.add_column(col, overflow="fold")
+
+    def pair(key: str, r: NameResult) -> str:
+        def one(s: dict[str, Any]) -> str:
+            vals = [h.get(key) for h in s.get("heads", {}).values() if h.get(key) is not None]
+            return " ".join(f"{v:.4f}" for v in vals) if vals else "-"
+
+        return f"{one(r.candidate_scores)} / {one(r.incumbent_scores)}"
+
+    for r in results:
+        table.add_row(
+            r.name,
+            r.candidate or "-",
+            f"{r.incumbent or '-'} ({r.incumbent_source})",
+            str(r.candidate_scores.get("n", "-")),
+            pair("log_loss", r) if r.name != "intent" else "-",
+            pair("brier", r) if r.name != "intent" else "-",
+            pair("auc", r) if r.name != "intent" else "-",
+            "[green]yes[/green]" if r.promoted else "no",
+            r.reason,
+        )
+    console.print(table)
+    console.print(f"done in {time.perf_counter() - started:.0f} s")
