@@ -191,13 +191,14 @@ def register(name: str, sub: Any) -> None:
 def _mount_features() -> None:
     """The feature CLIs (imported here, so `rfqdesk serve` does not pay for them)."""
     from app.execution.cli import plot_app
-    from ml.cli import export_app, models_app, sim_app, train_app
+    from ml.cli import export_app, models_app, retrain_cmd, sim_app, train_app
     from ml.intent.cli import app as intent_app
 
     register("plot", plot_app)
     register("train", train_app)
     register("models", models_app)
     register("export", export_app)
+    cli.command("retrain")(retrain_cmd)
     # `rfqdesk sim run` (the market simulator) beside `rfqdesk sim dealers`
     sim_cli.registered_commands.extend(sim_app.registered_commands)
     # `rfqdesk train intent`, `rfqdesk parse`, `rfqdesk models evaluate intent`

@@ -89,6 +89,9 @@ class MlSettings(BaseModel):
     poll_interval_s: float = 10.0
     #: days of log replayed at start-up into the trailing dealer/client statistics
     store_seed_days: float = 30.0
+    #: retrain fill and hit from the log every this many seconds, promoting only better
+    #: models (shadow-scored on the most recent window); None: off
+    retrain_interval_s: float | None = None
     #: dealer selection: cost of asking one more dealer (information leakage), bounds
     leak_cost: float = 0.04
     min_dealers: int = 1

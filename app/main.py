@@ -34,6 +34,7 @@ from app.messages.endpoints import router as messages_router
 from app.messages.service import MessageService
 from app.metrics import MODEL_VERSION, RFQS_BY_STATE
 from app.middleware import BodySizeLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
+from app.models_api import router as models_router
 from app.models_serving import load_intent, load_trading_models, poll_promotions, seed_store
 from app.pricing.endpoints import router as desk_router
 from app.pricing.hit import HitCurve, LogisticHitCurve
@@ -43,6 +44,7 @@ from app.rfq.repository import RfqRepository
 from app.rfq.service import RfqService
 from app.state import AppState
 from ml.hit.model import LiveHitCurve
+from ml.retrain import retrain_schedule
 
 log = structlog.get_logger(__name__)
 
@@ -136,6 +138,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(_sweep_expired(state), name="expiry-sweeper"))
             worker: ExecutionWorker = state.services["execution"]
             tasks.append(asyncio.create_task(worker.run(), name="execution-worker"))
+            if settings.ml.retrain_interval_s:
+                tasks.append(
+                    asyncio.create_task(
+                        retrain_schedule(
+                            settings, state.sessionmaker, settings.ml.retrain_interval_s
+                        ),
+                        name="retrainer",
+                    )
+                )
             if "models" in state.services:
                 tasks.append(
                     asyncio.create_task(
@@ -176,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dealer_inbound_router)
     app.include_router(messages_router)
     app.include_router(executions_router)
+    app.include_router(models_router)
     # added last = outermost: the size limit runs before idempotency buffers a body
     app.add_middleware(
         IdempotencyMiddleware,
