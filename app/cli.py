@@ -203,7 +203,9 @@ def _mount_features() -> None:
     sim_cli.registered_commands.extend(sim_app.registered_commands)
     # `rfqdesk train intent`, `rfqdesk parse`, `rfqdesk models evaluate intent`
     for command in intent_app.registered_commands:
-        name = command.name or (command.callback.__name__ if command.callback else "")
+        if command.callback is None:
+            continue
+        name = command.name or command.callback.__name__
         if name == "train":
             train_app.command("intent", help="Train the intent model (chat line → RFQ).")(
                 command.callback
