@@ -70,6 +70,8 @@ class DealerSettings(BaseModel):
     breaker_cooldown_s: float = 30.0
     notify_lost_with_cover: bool = True
     request_timeout_s: float = 2.0
+    #: how long the list of enabled dealers is reused before it is read again
+    dealer_cache_s: float = 2.0
 
 
 class MlSettings(BaseModel):

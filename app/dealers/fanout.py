@@ -64,6 +64,7 @@ class DealerFanout:
         self.client = client
         self.cache = cache
         self.models = models
+        self._dealers: tuple[float, list[Dealer]] | None = None
         self.selection = SelectionParams(
             leak_cost=ml.leak_cost if ml else 0.04,
             min_dealers=ml.min_dealers if ml else 1,
@@ -120,6 +121,20 @@ class DealerFanout:
         STAGE_LATENCY.labels("rank").observe(time.perf_counter() - started)
         return selection
 
+    async def _enabled_dealers(self, session: AsyncSession) -> list[Dealer]:
+        """Enabled dealers, cached for ``dealer_cache_s`` (the registry changes rarely; a
+        dealer switched off stops being asked within that time)."""
+        now = time.monotonic()
+        if self._dealers is None or now - self._dealers[0] > self.settings.dealer_cache_s:
+            rows = await session.scalars(
+                select(Dealer).where(Dealer.enabled.is_(True)).order_by(Dealer.name)
+            )
+            dealers = list(rows.all())
+            for d in dealers:
+                session.expunge(d)  # detached copies: read-only outside this session
+            self._dealers = (now, dealers)
+        return self._dealers[1]
+
     async def plan(
         self,
         session: AsyncSession,
@@ -131,15 +146,8 @@ class DealerFanout:
     ) -> tuple[list[PlannedRequest], Selection | None]:
         """Log a request per dealer considered (those not asked too, with why) and return
         the ones to send with the ranking."""
-        await session.flush()  # the RFQ exists before its dealer requests
         dealers = [
-            d
-            for d in (
-                await session.scalars(
-                    select(Dealer).where(Dealer.enabled.is_(True)).order_by(Dealer.name)
-                )
-            ).all()
-            if rfq.underlying in d.underlyings
+            d for d in await self._enabled_dealers(session) if rfq.underlying in d.underlyings
         ]
         if not dealers:
             return [], None
