@@ -175,7 +175,7 @@ class RedisCache:
                     data = msg["data"]
                     yield data.decode() if isinstance(data, bytes) else str(data)
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     async def ping(self) -> bool:
         try:

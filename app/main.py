@@ -13,6 +13,8 @@ import structlog
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from app.analytics.endpoints import dashboard_router
+from app.analytics.endpoints import router as analytics_router
 from app.auth.service import KeyResolver
 from app.cache import create_cache
 from app.config import Settings, get_settings
@@ -188,6 +190,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(messages_router)
     app.include_router(executions_router)
     app.include_router(models_router)
+    app.include_router(analytics_router)
+    app.include_router(dashboard_router)
     # added last = outermost: the size limit runs before idempotency buffers a body
     app.add_middleware(
         IdempotencyMiddleware,

@@ -41,24 +41,45 @@ def message(request_id: uuid.UUID, deadline: datetime) -> dict[str, object]:
     today = datetime.now(UTC).date()
     exp = monthly_expiry(today.month % 12 + 1, None, today + timedelta(days=7))
     code = format_expiry_code(exp)
-    legs = [WireLeg(instrument=f"BTC-{code}-70000-C", ratio=1, direction="buy"),
-            WireLeg(instrument=f"BTC-{code}-80000-C", ratio=1, direction="sell")]
-    msg = QuoteRequestMessage(request_id=request_id, rfq_id=uuid.uuid4(), underlying="BTC",
-                              structure="call_spread", legs=legs, quantity=250, side="two_way",
-                              hedge_reference=None, deadline=deadline, quote_url="/unused")
+    legs = [
+        WireLeg(instrument=f"BTC-{code}-70000-C", ratio=1, direction="buy"),
+        WireLeg(instrument=f"BTC-{code}-80000-C", ratio=1, direction="sell"),
+    ]
+    msg = QuoteRequestMessage(
+        request_id=request_id,
+        rfq_id=uuid.uuid4(),
+        underlying="BTC",
+        structure="call_spread",
+        legs=legs,
+        quantity=250,
+        side="two_way",
+        hedge_reference=None,
+        deadline=deadline,
+        quote_url="/unused",
+    )
     return msg.model_dump(mode="json")
 
 
 async def run(port: int, rounds: int) -> dict[str, object]:
     dealers = make_dealers(8, seed=3, modes=["body"] * 8)
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as http:
-        fanout = DealerFanout(DealerSettings(), DealerClient(http, CircuitBreakers(1000, 1)), MemoryCache())
+        fanout = DealerFanout(
+            DealerSettings(), DealerClient(http, CircuitBreakers(1000, 1)), MemoryCache()
+        )
         totals, slowest, overhead = [], [], []
         for i in range(rounds + 10):
             deadline = datetime.now(UTC) + timedelta(seconds=2)
-            planned = [PlannedRequest(uuid.uuid4(), uuid.uuid4(), d.name,
-                                      f"http://127.0.0.1:{port}/dealers/{d.name}", d.secret,
-                                      message(uuid.uuid4(), deadline)) for d in dealers]
+            planned = [
+                PlannedRequest(
+                    uuid.uuid4(),
+                    uuid.uuid4(),
+                    d.name,
+                    f"http://127.0.0.1:{port}/dealers/{d.name}",
+                    d.secret,
+                    message(uuid.uuid4(), deadline),
+                )
+                for d in dealers
+            ]
             t0 = time.perf_counter()
             results = await fanout.fan_out(uuid.uuid4(), planned, deadline)
             total = (time.perf_counter() - t0) * 1000
@@ -84,8 +105,19 @@ def main() -> None:
     args = ap.parse_args()
     port = free_port()
     env = os.environ | {"BENCH_LATENCY_MS": str(args.latency_ms)}
-    server = subprocess.Popen([ROOT / ".venv" / "bin" / "uvicorn", "bench.dealers_server:app", "--factory",
-                               "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
+    server = subprocess.Popen(
+        [
+            ROOT / ".venv" / "bin" / "uvicorn",
+            "bench.dealers_server:app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     try:
         for _ in range(200):
             try:

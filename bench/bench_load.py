@@ -38,9 +38,17 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
 def body() -> str:
     today = datetime.now(UTC).date()
     nxt = monthly_expiry(today.month % 12 + 1, None, today + timedelta(days=7))
-    return json.dumps({"underlying": "BTC", "structure": "call_spread", "strikes": [70000, 80000],
-                       "expiries": [nxt.isoformat()], "side": "two_way", "quantity": 250,
-                       "hedge_reference": 64500})
+    return json.dumps(
+        {
+            "underlying": "BTC",
+            "structure": "call_spread",
+            "strikes": [70000, 80000],
+            "expiries": [nxt.isoformat()],
+            "side": "two_way",
+            "quantity": 250,
+            "hedge_reference": 64500,
+        }
+    )
 
 
 async def fresh_db(name: str) -> None:
@@ -64,9 +72,25 @@ def wait_up(url: str) -> None:
 
 def wrk(url: str, seconds: int, connections: int, key: str = "") -> dict[str, object]:
     env = os.environ | {"BODY": body(), "KEY": key}
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
-                          "-s", str(ROOT / "bench" / "load.lua"), url],
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(ROOT / "bench" / "load.lua"),
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     m = re.search(r"^RESULT (.*)$", out, re.M)
     if not m:
         raise SystemExit(out)
@@ -80,17 +104,42 @@ def run(workers: int, seconds: int, connections: int) -> dict[str, object]:
     db = "rfqdesk_load"
     asyncio.run(fresh_db(db))
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
-    env = os.environ | {"RFQDESK_DATABASE_URL": url, "RFQDESK_REDIS_URL": REDIS, "RFQDESK_LOG_LEVEL": "WARNING",
-                        "RFQDESK_API__RATE_LIMIT_PER_MINUTE": "100000000", "BENCH_DATABASE_URL": url,
-                        "RFQDESK_RFQ__DEFAULT_EXPIRES_IN_MS": "600000"}
+    env = os.environ | {
+        "RFQDESK_DATABASE_URL": url,
+        "RFQDESK_REDIS_URL": REDIS,
+        "RFQDESK_LOG_LEVEL": "WARNING",
+        "RFQDESK_API__RATE_LIMIT_PER_MINUTE": "100000000",
+        "BENCH_DATABASE_URL": url,
+        "RFQDESK_RFQ__DEFAULT_EXPIRES_IN_MS": "600000",
+    }
     subprocess.run([BIN / "rfqdesk", "db", "upgrade"], env=env, check=True, capture_output=True)
-    key = subprocess.run([BIN / "rfqdesk", "keys", "create", "--role", "sales", "--name", "load"], env=env,
-                         check=True, capture_output=True, text=True).stdout.strip()
+    key = subprocess.run(
+        [BIN / "rfqdesk", "keys", "create", "--role", "sales", "--name", "load"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     p_svc, p_bare = free_port(), free_port()
-    svc = subprocess.Popen([BIN / "rfqdesk", "serve", "--port", str(p_svc), "--workers", str(workers)],
-                           env=env, cwd=ROOT)
-    bare = subprocess.Popen([BIN / "uvicorn", "bench.bare_app:app", "--port", str(p_bare), "--workers",
-                             str(workers), "--log-level", "warning"], env=env, cwd=ROOT)
+    svc = subprocess.Popen(
+        [BIN / "rfqdesk", "serve", "--port", str(p_svc), "--workers", str(workers)],
+        env=env,
+        cwd=ROOT,
+    )
+    bare = subprocess.Popen(
+        [
+            BIN / "uvicorn",
+            "bench.bare_app:app",
+            "--port",
+            str(p_bare),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
     try:
         wait_up(f"http://127.0.0.1:{p_svc}/healthz")
         wait_up(f"http://127.0.0.1:{p_bare}/docs")
@@ -102,9 +151,14 @@ def run(workers: int, seconds: int, connections: int) -> dict[str, object]:
         for p in (svc, bare):
             p.terminate()
             p.wait(20)
-    return {"workers": workers, "connections": connections, "seconds": seconds,
-            "create_and_quote": svc_r, "bare_insert": bare_r,
-            "throughput_ratio": svc_r["rps"] / bare_r["rps"]}  # type: ignore[operator]
+    return {
+        "workers": workers,
+        "connections": connections,
+        "seconds": seconds,
+        "create_and_quote": svc_r,
+        "bare_insert": bare_r,
+        "throughput_ratio": svc_r["rps"] / bare_r["rps"],
+    }  # type: ignore[operator]
 
 
 def main() -> None:
@@ -119,10 +173,13 @@ def main() -> None:
     (out / "load.json").write_text(json.dumps(results, indent=2))
     for r in results:
         s, b = r["create_and_quote"], r["bare_insert"]
-        print(f"workers={r['workers']} conns={r['connections']}: create-and-quote {s['rps']:.0f} req/s "
-              f"p50 {s['p50_ms']:.1f} ms p99 {s['p99_ms']:.1f} ms statuses {s['statuses']} | bare "
-              f"{b['rps']:.0f} req/s p50 {b['p50_ms']:.1f} ms p99 {b['p99_ms']:.1f} ms | "
-              f"ratio {r['throughput_ratio']:.2f}")
+        print(
+            f"workers={r['workers']} conns={r['connections']}: "
+            f"create-and-quote {s['rps']:.0f} req/s "
+            f"p50 {s['p50_ms']:.1f} ms p99 {s['p99_ms']:.1f} ms statuses {s['statuses']} | bare "
+            f"{b['rps']:.0f} req/s p50 {b['p50_ms']:.1f} ms p99 {b['p99_ms']:.1f} ms | "
+            f"ratio {r['throughput_ratio']:.2f}"
+        )
 
 
 if __name__ == "__main__":

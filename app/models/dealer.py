@@ -32,7 +32,10 @@ class DealerRequest(IdMixin, Base):
     """One quote request sent (or considered and not sent) to one dealer for one RFQ."""
 
     __tablename__ = "dealer_request"
-    __table_args__ = (Index("ix_dealer_request_dealer_id_created_at", "dealer_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_dealer_request_dealer_id_created_at", "dealer_id", "created_at"),
+        Index("ix_dealer_request_created_at", "created_at"),  # analytics: window scans
+    )
 
     rfq_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True
@@ -63,6 +66,7 @@ class DealerQuote(IdMixin, Base):
     """A quote received from a dealer, accepted or refused (with the reason)."""
 
     __tablename__ = "dealer_quote"
+    __table_args__ = (Index("ix_dealer_quote_received_at", "received_at"),)  # analytics
 
     dealer_request_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("dealer_request.id", ondelete="CASCADE"), index=True

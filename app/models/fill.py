@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, String, Uuid
+from sqlalchemy import ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Money, UTCDateTime, utcnow
@@ -15,6 +15,7 @@ class Fill(IdMixin, Base):
     """A trade: the client's fill, and the offsetting dealer or venue fills behind it."""
 
     __tablename__ = "fill"
+    __table_args__ = (Index("ix_fill_counterparty_filled_at", "counterparty", "filled_at"),)
 
     rfq_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("rfq.id", ondelete="CASCADE"), index=True

@@ -50,7 +50,10 @@ class Filler(Protocol):
     ) -> Decimal: ...
 
     async def close(
-        self, session: AsyncSession, rfq: Rfq, result: str = "lost",
+        self,
+        session: AsyncSession,
+        rfq: Rfq,
+        result: str = "lost",
         quote: ClientQuote | None = None,
     ) -> None: ...
 

@@ -20,6 +20,7 @@ PUBLIC = {
     "/readyz",
     "/metrics",
     "/dashboard",
+    "/dashboard/{name}",
     "/openapi.json",
     "/docs",
     "/docs/oauth2-redirect",

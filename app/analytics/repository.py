@@ -1,0 +1,793 @@
+"""All analytics SQL.
+
+Every report is one *observation* query (one row per RFQ, dealer request, fill or quote side:
+the report's ``unit``) with the group-by dimensions as columns ``g0…gN`` and the measures as
+named columns, wrapped in one aggregation ``GROUP BY 1…N``. PostgreSQL (the target) computes
+every aggregate, percentiles included (``percentile_cont``). SQLite has no ``percentile_cont``:
+when a report asks for one there, the observation rows are fetched and aggregated in Python
+with the same definitions (``numpy.percentile``'s linear interpolation is ``percentile_cont``).
+
+Every report covers the RFQs created in ``[since, until)`` (``ix_rfq_created_at_id``) and what
+was logged about them: the log table a report reads (dealer requests, dealer quotes, client
+quotes, fills) is range-scanned on its own time index over ``[since, until + SLACK)`` and
+joined to the window's RFQs, a small hash table. Day and hour are those of the RFQ's creation.
+
+"Best" and cover rank every dealer's final firm quote of an RFQ with one window-function pass
+over the window's quotes (no aggregate-and-join-back). The planner underestimates how many log
+rows join the window's RFQs and would then sort them to group; plain aggregations are run with
+``enable_sort = off`` (hash aggregation), those that rank or take percentiles without.
+
+Money columns are text on SQLite, so every price is cast to a float before it is compared or
+summed; SQLite's time differences are taken from the stored text to keep the microseconds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy import (
+    ARRAY,
+    Date,
+    Float,
+    FromClause,
+    Integer,
+    Interval,
+    Select,
+    Text,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.analytics.dimensions import BUCKETS, Dim
+from app.analytics.markouts import MARKOUT_HORIZONS_S, MarkoutFill, MarkoutLeg
+from app.analytics.schemas import AnalyticsQuery
+from app.models import (
+    ClientQuote,
+    Dealer,
+    DealerQuote,
+    DealerRequest,
+    Fill,
+    MarketSnapshot,
+    Rfq,
+    RfqLeg,
+)
+
+#: dealer quotes that stood as the dealer's final, firm price
+FIRM_QUOTE = ("live", "won", "lost", "expired")
+#: dealer request outcomes that mean "answered with a firm price"
+ANSWERED = ("quoted", "won", "lost")
+TRADED = ("filled", "partially_filled")
+OPEN = ("new", "quoting", "quoted", "accepted")
+#: what is logged about an RFQ (dealer requests, quotes, client quotes, fills) is logged
+#: within its life (an hour at most): reports scan those tables' time indexes up to this long
+#: after the window and keep the rows of the window's RFQs
+SLACK = timedelta(days=1)
+
+AggKind = Literal["count", "sum", "count_nonnull", "mean", "p50", "p95"]
+
+
+@dataclass(frozen=True)
+class Agg:
+    """One aggregate of an observation column (``column`` unused for ``count``)."""
+
+    name: str
+    kind: AggKind
+    column: str = ""
+
+
+AggRow = tuple[tuple[Any, ...], dict[str, float | int | None]]
+"""(group values in ``group_by`` order, aggregates by name)"""
+
+
+def _f(col: Any) -> ColumnElement[float]:
+    """A money column as a float (text on SQLite, NUMERIC on PostgreSQL)."""
+    return cast(col, Float)
+
+
+def _flag(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((cond, 1), else_=0)
+
+
+def _bucket(value: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[Any]:
+    whens: list[tuple[ColumnElement[bool], Any]] = [(value.is_(None), null())]
+    whens += [(value < literal(float(e)), i) for i, e in enumerate(edges)]
+    return case(*whens, else_=len(edges))
+
+
+class AnalyticsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.pg = session.get_bind().dialect.name == "postgresql"
+
+    async def prepare(self, timeout_s: float) -> None:
+        """Per-transaction settings for reporting queries on PostgreSQL: no JIT (compiling
+        costs more than it saves at this size), room for hash tables and sorts, and a time
+        limit so a huge window cannot hold a connection long."""
+        if self.pg:
+            for sql in (
+                "SET LOCAL jit = off",
+                "SET LOCAL work_mem = '64MB'",
+                f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}",
+            ):
+                await self.session.execute(text(sql))
+
+    # ------------------------------------------------------------------ dialect helpers
+    def _utc(self, ts: Any) -> ColumnElement[Any]:
+        return func.timezone(literal_column("'UTC'"), ts)
+
+    def _day(self, ts: Any) -> ColumnElement[Any]:
+        return cast(self._utc(ts), Date) if self.pg else func.date(ts)
+
+    def _hour(self, ts: Any) -> ColumnElement[Any]:
+        if self.pg:
+            return cast(func.extract("hour", self._utc(ts)), Integer)
+        return cast(func.strftime("%H", ts), Integer)
+
+    def _seconds(self, start: Any, end: Any) -> ColumnElement[float]:
+        if self.pg:
+            return cast(func.extract("epoch", end - start), Float)
+
+        # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds plus the fraction's digits
+        # (julianday() differences lose microseconds to the size of a Julian day number)
+        def fraction(ts: Any) -> ColumnElement[float]:
+            return cast(func.substr(ts, 20), Float)
+
+        whole = cast(func.strftime("%s", end), Float) - cast(func.strftime("%s", start), Float)
+        seconds: ColumnElement[float] = whole + fraction(end) - fraction(start)
+        return seconds
+
+    def _plus(self, ts: ColumnElement[Any], seconds: float) -> ColumnElement[Any]:
+        if self.pg:
+            return ts + literal_column(f"interval '{float(seconds):g} seconds'", Interval())
+        return func.strftime("%Y-%m-%d %H:%M:%f", ts, f"{float(seconds):+} seconds")
+
+    def _tenor_days(self, expiry: ColumnElement[Any], ts: Any) -> ColumnElement[Any]:
+        if self.pg:
+            return expiry - cast(self._utc(ts), Date)
+        return func.julianday(expiry) - func.julianday(func.date(ts))
+
+    # ------------------------------------------------------------------ aggregation
+    async def _aggregate(
+        self, obs: Any, n_dims: int, aggs: Sequence[Agg], *, sorts: bool = False
+    ) -> list[AggRow]:
+        """``GROUP BY`` the first ``n_dims`` columns (``g0``…) of the observation subquery.
+
+        ``sorts``: the observation query needs sorted rows (window functions).
+        """
+        o = obs.subquery("o")
+        dims = [o.c[f"g{i}"] for i in range(n_dims)]
+        python = not self.pg and any(a.kind in ("p50", "p95") for a in aggs)
+        if python:
+            cols = sorted({a.column for a in aggs if a.column})
+            result = await self.session.execute(select(*dims, *(o.c[c] for c in cols)))
+            return _aggregate_rows(result.all(), n_dims, cols, aggs)
+        exprs: list[ColumnElement[Any]] = []
+        for a in aggs:
+            if a.kind == "count":
+                exprs.append(func.count().label(a.name))
+                continue
+            col = o.c[a.column]
+            if a.kind == "count_nonnull":
+                exprs.append(func.count(col).label(a.name))
+            elif a.kind == "sum":
+                exprs.append(func.sum(col).label(a.name))
+            elif a.kind == "mean":
+                exprs.append(func.avg(col).label(a.name))
+            else:
+                q = 0.5 if a.kind == "p50" else 0.95
+                exprs.append(func.percentile_cont(q).within_group(col).label(a.name))
+        stmt = select(*dims, *exprs).select_from(o)
+        if self.pg:
+            # The planner underestimates by an order of magnitude how many log rows join the
+            # window's RFQs (it takes the two time ranges as independent), and then sorts them
+            # all to make a handful of groups, which doubles the time. Hash aggregation is
+            # right for a report; percentiles and window functions still need their sorts.
+            hash_only = not sorts and not any(a.kind in ("p50", "p95") for a in aggs)
+            await self.session.execute(
+                text(f"SET LOCAL enable_sort = {'off' if hash_only else 'on'}")
+            )
+        if n_dims:
+            stmt = stmt.group_by(*(text(str(i + 1)) for i in range(n_dims)))
+        rows = (await self.session.execute(stmt)).all()
+        out: list[AggRow] = []
+        for row in rows:
+            values = {a.name: _number(row[n_dims + j]) for j, a in enumerate(aggs)}
+            out.append((tuple(row[:n_dims]), values))
+        return out
+
+    # ------------------------------------------------------------------ dimensions
+    def _dims(
+        self,
+        q: AnalyticsQuery,
+        r: FromClause,
+        *,
+        dealer_name: Any = None,
+        cq: FromClause | None = None,
+        ms: FromClause | None = None,
+    ) -> list[ColumnElement[Any]]:
+        """The group-by columns ``g0…`` of the query's dimensions (all of the RFQ's, but the
+        dealer's; day and hour of the RFQ's creation)."""
+        out: list[ColumnElement[Any]] = []
+        for i, dim in enumerate(q.group_by):
+            expr: ColumnElement[Any]
+            if dim is Dim.DEALER:
+                expr = dealer_name
+            elif dim is Dim.DAY:
+                expr = self._day(r.c.created_at)
+            elif dim is Dim.HOUR:
+                expr = self._hour(r.c.created_at)
+            elif dim is Dim.SIZE_CONTRACTS:
+                expr = _bucket(_f(r.c.quantity), BUCKETS[dim])
+            elif dim is Dim.SIZE_NOTIONAL:
+                assert ms is not None  # noqa: S101 - _with_quote joined it
+                expr = _bucket(_f(r.c.quantity) * _f(ms.c.spot), BUCKETS[dim])
+            elif dim is Dim.SIZE_VEGA:
+                assert cq is not None  # noqa: S101 - _with_quote joined it
+                vega = cq.c.greeks["gross_vega_usd_per_vol_point"].as_float()
+                expr = _bucket(vega, BUCKETS[dim])
+            elif dim is Dim.TENOR:
+                leg = RfqLeg.__table__.alias("leg")
+                last = select(func.max(leg.c.expiry)).where(leg.c.rfq_id == r.c.id)
+                expr = _bucket(
+                    self._tenor_days(last.scalar_subquery(), r.c.created_at), BUCKETS[dim]
+                )
+            else:
+                expr = r.c[dim.value]
+            out.append(expr.label(f"g{i}"))
+        return out
+
+    def _rfqs(self, q: AnalyticsQuery) -> tuple[FromClause, list[ColumnElement[bool]]]:
+        """The window's RFQs: created in ``[since, until)``, filtered."""
+        r = Rfq.__table__.alias("r")
+        where = [r.c.created_at >= q.since, r.c.created_at < q.until]
+        if q.underlying is not None:
+            where.append(r.c.underlying == q.underlying)
+        if q.client is not None:
+            where.append(r.c.client == q.client)
+        return r, where
+
+    def _after(self, col: Any, q: AnalyticsQuery) -> list[ColumnElement[bool]]:
+        """``col`` (a time logged after the RFQ was created, within its life) in the window
+        widened by the slack: lets the index on ``col`` narrow the scan; the join to the
+        window's RFQs decides."""
+        return [col >= q.since, col < _plus_slack(q.until)]
+
+    def _with_quote(
+        self, from_: FromClause, r: FromClause, q: AnalyticsQuery, *, force: bool = False
+    ) -> tuple[FromClause, FromClause | None, FromClause | None]:
+        """Join the RFQ's client quote (the one not superseded) and its snapshot, if needed."""
+        dims = set(q.group_by)
+        need_ms = Dim.SIZE_NOTIONAL in dims
+        if not (force or need_ms or Dim.SIZE_VEGA in dims):
+            return from_, None, None
+        cq = ClientQuote.__table__.alias("cq")
+        on = and_(
+            cq.c.rfq_id == r.c.id, cq.c.status != "superseded", *self._after(cq.c.created_at, q)
+        )
+        from_ = from_.join(cq, on, isouter=True)
+        ms = None
+        if need_ms:
+            ms = MarketSnapshot.__table__.alias("ms")
+            from_ = from_.join(ms, ms.c.id == cq.c.snapshot_id, isouter=True)
+        return from_, cq, ms
+
+    def _dealer(
+        self, from_: FromClause, dealer_id: Any, q: AnalyticsQuery, *, filter_: bool = True
+    ) -> tuple[FromClause, Any, list[ColumnElement[bool]]]:
+        """Join the dealer when grouping or filtering by it: (from, name column, filter)."""
+        if Dim.DEALER not in q.group_by and q.dealer is None:
+            return from_, None, []
+        d = Dealer.__table__.alias("d")
+        where = [d.c.name == q.dealer] if q.dealer is not None and filter_ else []
+        return from_.join(d, d.c.id == dealer_id), d.c.name, where
+
+    def _dealer_requests(
+        self, q: AnalyticsQuery
+    ) -> tuple[FromClause, list[ColumnElement[bool]], list[ColumnElement[Any]], FromClause]:
+        """Quote requests sent to dealers (not skipped) for the window's RFQs."""
+        dr = DealerRequest.__table__.alias("dr")
+        r, where = self._rfqs(q)
+        from_: FromClause = dr.join(r, r.c.id == dr.c.rfq_id)
+        where += [*self._after(dr.c.created_at, q), dr.c.outcome != "skipped"]
+        from_, cq, ms = self._with_quote(from_, r, q)
+        from_, name, by_dealer = self._dealer(from_, dr.c.dealer_id, q)
+        dims = self._dims(q, r, dealer_name=name, cq=cq, ms=ms)
+        return from_, [*where, *by_dealer], dims, dr
+
+    def _firm_quotes(self, q: AnalyticsQuery, extra: Sequence[ColumnElement[Any]]) -> Any:
+        """Each dealer's final firm price on the window's RFQs (one firm quote per request: a
+        new quote replaces the previous one), with the side(s) the client could trade and,
+        from ``extra``, window columns over all dealers of the RFQ. Not filtered by dealer:
+        "best" compares with every dealer asked."""
+        dq = DealerQuote.__table__.alias("dq")
+        r, where = self._rfqs(q)
+        from_: FromClause = dq.join(r, r.c.id == dq.c.rfq_id)
+        from_, cq, ms = self._with_quote(from_, r, q)
+        from_, name, _ = self._dealer(from_, dq.c.dealer_id, q, filter_=False)
+        wanted = func.coalesce(r.c.accepted_side, r.c.side)
+        dealer_col = [name.label("dealer")] if name is not None else []
+        return (
+            select(
+                *self._dims(q, r, dealer_name=name, cq=cq, ms=ms),
+                *dealer_col,
+                dq.c.rfq_id,
+                dq.c.received_at,
+                _f(dq.c.bid_coin).label("bid"),
+                _f(dq.c.ask_coin).label("ask"),
+                # the client traded (or asked for) a side: dealers' offers matter when it buys
+                _flag(wanted != "sell").label("on_ask"),
+                _flag(wanted != "buy").label("on_bid"),
+                *extra,
+            )
+            .select_from(from_)
+            .where(*where, *self._after(dq.c.received_at, q), dq.c.status.in_(FIRM_QUOTE))
+        )
+
+    # ------------------------------------------------------------------ reports
+    async def rfq_hit_ratio(self, q: AnalyticsQuery) -> list[AggRow]:
+        r, where = self._rfqs(q)
+        from_, cq, ms = self._with_quote(r, r, q, force=True)
+        assert cq is not None  # noqa: S101
+        final = r.c.state.not_in(OPEN)
+        traded = r.c.state.in_(TRADED)
+        obs = (
+            select(
+                *self._dims(q, r, cq=cq, ms=ms),
+                _flag(cq.c.id.is_not(None) & final).label("quoted"),
+                _flag(traded).label("traded"),
+                _flag(~final).label("open"),
+                case((traded, _f(r.c.filled_quantity)), else_=0.0).label("qty"),
+            )
+            .select_from(from_)
+            .where(*where)
+        )
+        return await self._aggregate(obs, len(q.group_by), _HIT_AGGS)
+
+    async def dealer_hit_ratio(self, q: AnalyticsQuery) -> list[AggRow]:
+        from_, where, dims, dr = self._dealer_requests(q)
+        won = dr.c.outcome == "won"
+        obs = (
+            select(
+                *dims,
+                _flag(dr.c.outcome.in_(ANSWERED)).label("quoted"),
+                _flag(won).label("traded"),
+                _flag(dr.c.outcome == "pending").label("open"),
+                case((won, _f(dr.c.fill_quantity)), else_=0.0).label("qty"),
+            )
+            .select_from(from_)
+            .where(*where)
+        )
+        return await self._aggregate(obs, len(q.group_by), _HIT_AGGS)
+
+    async def funnel_counts(self, q: AnalyticsQuery) -> list[AggRow]:
+        from_, where, dims, dr = self._dealer_requests(q)
+        outcomes = {
+            "answered": dr.c.outcome.in_(ANSWERED),
+            "won": dr.c.outcome == "won",
+            "declined": dr.c.outcome == "declined",
+            "no_response": dr.c.outcome == "no_response",
+            "error": dr.c.outcome == "error",
+        }
+        obs = (
+            select(*dims, *(_flag(c).label(n) for n, c in outcomes.items()))
+            .select_from(from_)
+            .where(*where)
+        )
+        aggs = [Agg("asked", "count"), *(Agg(n, "sum", n) for n in outcomes)]
+        return await self._aggregate(obs, len(q.group_by), aggs)
+
+    async def funnel_best(self, q: AnalyticsQuery) -> list[AggRow]:
+        """Firm quotes at the best price of their RFQ, on a side the client could trade."""
+        n = len(q.group_by)
+        fq = self._firm_quotes(q, []).subquery("fq")
+        ranked = select(
+            *fq.c,
+            func.max(fq.c.bid).over(partition_by=fq.c.rfq_id).label("best_bid"),
+            func.min(fq.c.ask).over(partition_by=fq.c.rfq_id).label("best_ask"),
+        ).subquery("ranked")
+        best = or_(
+            and_(ranked.c.on_ask == 1, ranked.c.ask == ranked.c.best_ask),
+            and_(ranked.c.on_bid == 1, ranked.c.bid == ranked.c.best_bid),
+        )
+        obs = select(*(ranked.c[f"g{i}"] for i in range(n)), _flag(best).label("best"))
+        if q.dealer is not None:
+            obs = obs.where(ranked.c.dealer == q.dealer)
+        return await self._aggregate(obs, n, [Agg("best", "sum", "best")], sorts=True)
+
+    async def response_times(self, q: AnalyticsQuery) -> list[AggRow]:
+        from_, where, dims, dr = self._dealer_requests(q)
+        obs = (
+            select(*dims, (self._seconds(dr.c.sent_at, dr.c.first_quote_at) * 1000.0).label("ms"))
+            .select_from(from_)
+            .where(
+                *where,
+                dr.c.outcome.in_(ANSWERED),
+                dr.c.first_quote_at.is_not(None),
+                dr.c.sent_at.is_not(None),
+            )
+        )
+        return await self._aggregate(
+            obs,
+            len(q.group_by),
+            [
+                Agg("answered", "count"),
+                Agg("ttfq_p50_ms", "p50", "ms"),
+                Agg("ttfq_p95_ms", "p95", "ms"),
+                Agg("ttfq_mean_ms", "mean", "ms"),
+            ],
+        )
+
+    async def dealer_quote_width(self, q: AnalyticsQuery) -> list[AggRow]:
+        n = len(q.group_by)
+        fq = self._firm_quotes(q, []).subquery("fq")
+        obs = select(
+            *(fq.c[f"g{i}"] for i in range(n)),
+            (fq.c.ask - fq.c.bid).label("width"),
+            cast(null(), Float).label("width_usd"),
+        ).where(fq.c.bid.is_not(None), fq.c.ask.is_not(None))
+        if q.dealer is not None:
+            obs = obs.where(fq.c.dealer == q.dealer)
+        return await self._aggregate(obs, n, _WIDTH_AGGS)
+
+    async def client_quote_width(self, q: AnalyticsQuery) -> list[AggRow]:
+        r, where = self._rfqs(q)
+        from_, cq, ms = self._with_quote(r, r, q, force=True)
+        assert cq is not None  # noqa: S101
+        obs = (
+            select(
+                *self._dims(q, r, cq=cq, ms=ms),
+                (_f(cq.c.ask_coin) - _f(cq.c.bid_coin)).label("width"),
+                (_f(cq.c.ask_usd) - _f(cq.c.bid_usd)).label("width_usd"),
+            )
+            .select_from(from_)
+            .where(*where, cq.c.bid_coin.is_not(None), cq.c.ask_coin.is_not(None))
+        )
+        return await self._aggregate(obs, len(q.group_by), _WIDTH_AGGS)
+
+    async def cover(self, q: AnalyticsQuery) -> list[AggRow]:
+        """Per RFQ side the client could trade: best and next-best firm dealer price."""
+        n = len(q.group_by)
+        fq = self._firm_quotes(q, []).subquery("fq")
+        dims = [fq.c[f"g{i}"] for i in range(n)]
+        dealer = [fq.c.dealer] if q.dealer is not None else []
+        # one row per quoted side, ranked best first (bids by descending price)
+        sides = union_all(
+            select(*dims, *dealer, fq.c.rfq_id, fq.c.received_at, literal("bid").label("side"),
+                   fq.c.bid.label("price"), (-fq.c.bid).label("key"))
+            .where(fq.c.on_bid == 1, fq.c.bid.is_not(None)),
+            select(*dims, *dealer, fq.c.rfq_id, fq.c.received_at, literal("ask").label("side"),
+                   fq.c.ask.label("price"), fq.c.ask.label("key"))
+            .where(fq.c.on_ask == 1, fq.c.ask.is_not(None)),
+        ).subquery("sides")  # fmt: skip
+        part = (sides.c.rfq_id, sides.c.side)
+        order = (sides.c.key, sides.c.received_at)
+        ranked = select(
+            *sides.c,
+            func.row_number().over(partition_by=part, order_by=order).label("rn"),
+            func.lead(sides.c.price).over(partition_by=part, order_by=order).label("next_price"),
+        ).subquery("ranked")
+        obs = select(
+            *(ranked.c[f"g{i}"] for i in range(n)),
+            func.abs(ranked.c.price - ranked.c.next_price).label("cover"),
+        ).where(ranked.c.rn == 1, ranked.c.next_price.is_not(None))
+        if q.dealer is not None:
+            obs = obs.where(ranked.c.dealer == q.dealer)
+        return await self._aggregate(
+            obs,
+            n,
+            [
+                Agg("observations", "count"),
+                Agg("cover_coin_mean", "mean", "cover"),
+                Agg("cover_coin_p50", "p50", "cover"),
+            ],
+            sorts=True,
+        )
+
+    def _fills(
+        self, q: AnalyticsQuery, counterparty: str, *, quote: bool = True
+    ) -> tuple[FromClause, list[ColumnElement[bool]], list[ColumnElement[Any]], dict[str, Any]]:
+        """Fills of the window's RFQs with one counterparty, and the RFQ's client quote."""
+        f = Fill.__table__.alias("f")
+        r, where = self._rfqs(q)
+        from_: FromClause = f.join(r, r.c.id == f.c.rfq_id)
+        where += [f.c.counterparty == counterparty, *self._after(f.c.filled_at, q)]
+        from_, cq, ms = self._with_quote(from_, r, q, force=quote)
+        from_, name, by_dealer = self._dealer(from_, f.c.dealer_id, q)
+        dims = self._dims(q, r, dealer_name=name, cq=cq, ms=ms)
+        return from_, [*where, *by_dealer], dims, {"f": f, "r": r, "cq": cq}
+
+    async def price_improvement(self, q: AnalyticsQuery, counterparty: str) -> list[AggRow]:
+        from_, where, dims, t = self._fills(q, counterparty)
+        f, cq = t["f"], t["cq"]
+        # the taker buys: the client when the desk sells to it; the desk when it buys from a
+        # dealer. Improvement is (benchmark − price) for a buying taker, (price − benchmark)
+        # for a selling one: positive means the taker traded better than the benchmark.
+        taker_buys = f.c.side == ("sell" if counterparty == "client" else "buy")
+        sign = case((taker_buys, 1.0), else_=-1.0)
+        price, qty = _f(f.c.price_usd), _f(f.c.quantity)
+        theo = _f(cq.c.theo_usd)
+        screen = cq.c.greeks["screen_mid_usd"].as_float()
+        obs = (
+            select(
+                *dims,
+                qty.label("qty"),
+                (sign * (theo - price) * qty).label("vs_theo"),
+                (sign * (func.coalesce(screen, theo) - price) * qty).label("vs_mid"),
+                _flag(screen.is_not(None)).label("screen"),
+            )
+            .select_from(from_)
+            .where(*where)
+        )
+        return await self._aggregate(
+            obs,
+            len(q.group_by),
+            [
+                Agg("fills", "count"),
+                Agg("quantity", "sum", "qty"),
+                Agg("vs_theo_usd", "sum", "vs_theo"),
+                Agg("vs_mid_usd", "sum", "vs_mid"),
+                Agg("screen_mid_fills", "sum", "screen"),
+            ],
+        )
+
+    async def calibration(self, q: AnalyticsQuery, model: str, buckets: int) -> list[AggRow]:
+        n = len(q.group_by)
+        if model == "hit":
+            r, where = self._rfqs(q)
+            from_, cq, ms = self._with_quote(r, r, q, force=True)
+            assert cq is not None  # noqa: S101
+            dims = self._dims(q, r, cq=cq, ms=ms)
+            accepted = cq.c.status == "accepted"
+            where += [r.c.state.not_in(OPEN), cq.c.status.in_(("accepted", "passed", "expired"))]
+            sides = []
+            # the desk's bid is hit when the client sells, its offer lifted when it buys
+            for p, price, client_side in (
+                (cq.c.p_hit_bid, cq.c.bid_coin, "sell"),
+                (cq.c.p_hit_ask, cq.c.ask_coin, "buy"),
+            ):
+                y = _flag(accepted & (r.c.accepted_side == client_side))
+                sides.append(
+                    select(*dims, p.label("p"), y.label("y"))
+                    .select_from(from_)
+                    .where(*where, p.is_not(None), price.is_not(None))
+                )
+            raw = union_all(*sides).subquery("raw")
+        else:
+            from_, where, dims, dr = self._dealer_requests(q)
+            p = dr.c.p_answer if model == "fill" else dr.c.p_win
+            hit = dr.c.outcome.in_(ANSWERED) if model == "fill" else dr.c.outcome == "won"
+            raw = (
+                select(*dims, p.label("p"), _flag(hit).label("y"))
+                .select_from(from_)
+                .where(*where, p.is_not(None), dr.c.outcome != "pending")
+                .subquery("raw")
+            )
+        pr = cast(raw.c.p, Float)
+        bucket = case((pr >= 1.0, buckets - 1), else_=cast(func.floor(pr * buckets), Integer))
+        obs = select(
+            *(raw.c[f"g{i}"] for i in range(n)),
+            bucket.label(f"g{n}"),
+            pr.label("p"),
+            raw.c.y,
+            ((pr - raw.c.y) * (pr - raw.c.y)).label("e2"),
+        )
+        return await self._aggregate(
+            obs,
+            n + 1,
+            [
+                Agg("n", "count"),
+                Agg("predicted", "mean", "p"),
+                Agg("realised", "mean", "y"),
+                Agg("brier", "mean", "e2"),
+            ],
+        )
+
+    # ------------------------------------------------------------------ markouts
+    async def markout_fills(self, q: AnalyticsQuery, counterparty: str) -> list[MarkoutFill]:
+        """The window's fills with one counterparty."""
+        from_, where, dims, t = self._fills(q, counterparty, quote=False)
+        f, r = t["f"], t["r"]
+        stmt: Select[Any] = (
+            select(
+                *dims,
+                f.c.id,
+                f.c.filled_at,
+                f.c.rfq_id,
+                f.c.side,
+                _f(f.c.quantity),
+                _f(f.c.price_usd),
+                _f(r.c.hedge_reference),
+            )
+            .select_from(from_)
+            .where(*where)
+        )
+        n = len(q.group_by)
+        out = []
+        for row in (await self.session.execute(stmt)).all():
+            fid, at, rid, side, qty, px, hedge = row[n:]
+            out.append(
+                MarkoutFill(
+                    fill_id=fid,
+                    filled_at=at,
+                    group=tuple(row[:n]),
+                    rfq_id=rid,
+                    desk_buys=side == "buy",
+                    quantity=float(qty),
+                    price_usd=float(px),
+                    hedge_reference=None if hedge is None else float(hedge),
+                )
+            )
+        return out
+
+    async def later_snapshots(
+        self, fill_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[uuid.UUID | None, ...]]:
+        """Per fill and horizon h, the first snapshot of its underlying taken in
+        ``[filled_at + h, filled_at + 2h)`` (None when the market was not recorded then, or
+        not yet)."""
+        f = Fill.__table__.alias("f")
+        r = Rfq.__table__.alias("r")
+        ms = MarketSnapshot.__table__.alias("later")
+        snaps = [
+            select(ms.c.id)
+            .where(
+                ms.c.underlying == r.c.underlying,
+                ms.c.taken_at >= self._plus(f.c.filled_at, h),
+                ms.c.taken_at < self._plus(f.c.filled_at, 2 * h),
+            )
+            .order_by(ms.c.taken_at)
+            .limit(1)
+            .scalar_subquery()
+            for h in MARKOUT_HORIZONS_S
+        ]
+        out: dict[uuid.UUID, tuple[uuid.UUID | None, ...]] = {}
+        for batch in self._batches(fill_ids):
+            rows = await self.session.execute(
+                select(f.c.id, *snaps)
+                .select_from(f.join(r, r.c.id == f.c.rfq_id))
+                .where(self._in(f.c.id, batch))
+            )
+            for fid, *ids in rows.all():
+                out[fid] = tuple(_uuid(x) for x in ids)
+        return out
+
+    def _in(self, col: Any, ids: list[uuid.UUID]) -> ColumnElement[bool]:
+        """``col`` in ``ids``: one array parameter on PostgreSQL (any length)."""
+        cond: ColumnElement[bool] = (
+            col == any_(bindparam("ids", ids, type_=ARRAY(Uuid()))) if self.pg else col.in_(ids)
+        )
+        return cond
+
+    def _batches(self, ids: Iterable[uuid.UUID]) -> Iterable[list[uuid.UUID]]:
+        # SQLite binds each element of an IN list as a parameter: at most 32766
+        return _chunks(sorted(set(ids)), 1_000_000 if self.pg else 5_000)
+
+    async def legs(self, rfq_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[MarkoutLeg]]:
+        leg = RfqLeg.__table__.alias("leg")
+        out: dict[uuid.UUID, list[MarkoutLeg]] = defaultdict(list)
+        for batch in self._batches(rfq_ids):
+            rows = await self.session.execute(
+                select(
+                    leg.c.rfq_id,
+                    leg.c.expiry,
+                    _f(leg.c.strike),
+                    leg.c.option_type,
+                    leg.c.ratio,
+                    leg.c.direction,
+                )
+                .where(self._in(leg.c.rfq_id, batch))
+                .order_by(leg.c.rfq_id, leg.c.leg_index)
+            )
+            for rid, expiry, strike, kind, ratio, direction in rows.all():
+                out[rid].append(
+                    MarkoutLeg(
+                        rfq_id=rid,
+                        expiry=expiry,
+                        strike=float(strike),
+                        is_call=kind == "call",
+                        signed_ratio=ratio if direction == "buy" else -ratio,
+                    )
+                )
+        return out
+
+    async def snapshot_data(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """Stored snapshot documents by id, as JSON text (the caller decodes what it needs)."""
+        ms = MarketSnapshot.__table__.alias("ms")
+        out: dict[uuid.UUID, str] = {}
+        for batch in self._batches(ids):
+            rows = await self.session.execute(
+                select(ms.c.id, cast(ms.c.data, Text())).where(self._in(ms.c.id, batch))
+            )
+            for sid, doc in rows.all():
+                out[sid] = doc
+        return out
+
+
+_HIT_AGGS = [
+    Agg("requests", "count"),
+    Agg("quoted", "sum", "quoted"),
+    Agg("traded", "sum", "traded"),
+    Agg("open", "sum", "open"),
+    Agg("traded_quantity", "sum", "qty"),
+]
+_WIDTH_AGGS = [
+    Agg("quotes", "count"),
+    Agg("width_coin_mean", "mean", "width"),
+    Agg("width_coin_p50", "p50", "width"),
+    Agg("width_usd_mean", "mean", "width_usd"),
+]
+
+
+def _plus_slack(t: datetime) -> datetime:
+    latest = datetime.max.replace(tzinfo=t.tzinfo)
+    return t + SLACK if t < latest - SLACK else latest
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(str(value))
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _number(value: Any) -> float | int | None:
+    if value is None or isinstance(value, int):
+        return value
+    return float(value)
+
+
+def _aggregate_rows(
+    rows: Sequence[Any], n_dims: int, cols: list[str], aggs: Sequence[Agg]
+) -> list[AggRow]:
+    """The SQL aggregates, in Python (SQLite's missing percentile_cont)."""
+    groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(row[:n_dims])].append(row[n_dims:])
+    index = {c: i for i, c in enumerate(cols)}
+    out: list[AggRow] = []
+    for key, members in groups.items():
+        values: dict[str, float | int | None] = {}
+        for a in aggs:
+            if a.kind == "count":
+                values[a.name] = len(members)
+                continue
+            xs = np.array(
+                [float(m[index[a.column]]) for m in members if m[index[a.column]] is not None],
+                dtype=np.float64,
+            )
+            if a.kind == "count_nonnull":
+                values[a.name] = len(xs)
+            elif not len(xs):
+                values[a.name] = None
+            elif a.kind == "sum":
+                values[a.name] = float(xs.sum())
+            elif a.kind == "mean":
+                values[a.name] = float(xs.mean())
+            else:
+                values[a.name] = float(np.percentile(xs, 50.0 if a.kind == "p50" else 95.0))
+        out.append((key, values))
+    return out
