@@ -191,22 +191,36 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, _replay(body), _send)
         finally:
+            record = None
+            if status < 500 and status not in (409, 429):
+                record = {
+                    "fingerprint": fingerprint,
+                    "status": status,
+                    "headers": [
+                        (k.decode(), v.decode())
+                        for k, v in headers
+                        if k.lower() in (b"content-type", b"location")
+                    ],
+                    "body": b"".join(chunks).decode(),
+                }
+            await self._finish(cache, done_key, lock_key, record)
+
+    async def _finish(
+        self, cache: Cache, done_key: str, lock_key: str, record: dict[str, Any] | None
+    ) -> None:
+        """Store the response for replays, then release the lock; a second try on a blip.
+
+        Should the store still fail, the lock is kept (it expires after 60 s): a repeat then
+        gets 409 rather than running again, so the request is never executed twice meanwhile.
+        """
+        for attempt in (1, 2):
             try:
-                if status < 500 and status not in (409, 429):
-                    record = {
-                        "fingerprint": fingerprint,
-                        "status": status,
-                        "headers": [
-                            (k.decode(), v.decode())
-                            for k, v in headers
-                            if k.lower() in (b"content-type", b"location")
-                        ],
-                        "body": b"".join(chunks).decode(),
-                    }
+                if record is not None:
                     await cache.set(done_key, json.dumps(record).encode(), self.ttl_s)
                 await cache.delete(lock_key)
+                return
             except CacheUnavailable:
-                log.warning("idempotency_store_failed")
+                log.warning("idempotency_store_failed", attempt=attempt)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -52,13 +52,24 @@ DEFAULT_WINDOW = timedelta(days=30)
 MAX_GROUP_BY = 4
 
 
+# windows outside these bounds are refused: nothing is logged there, and the default window and
+# the markout horizons must not step off the calendar (year 1 or 9999)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 def _utc(value: datetime | None, field: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        at = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except OverflowError:
         raise Unprocessable(f"{field} is out of range", field=field) from None
+    if not EARLIEST <= at <= LATEST:
+        raise Unprocessable(
+            f"{field} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}", field=field
+        )
+    return at
 
 
 def _text(value: str | None, field: str) -> str | None:
