@@ -1,4 +1,4 @@
-"""The operator's command line: ``rfqdesk serve | db | keys | demo | openapi``."""
+"""The operator's command line: ``rfqdesk serve | db | keys | analytics | demo | openapi``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ sim_cli = typer.Typer(help="The market simulator and simulated dealers.", no_arg
 cli.add_typer(sim_cli, name="sim")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
+analytics_cli = typer.Typer(help="Analytics: stored markouts, daily rollups.", no_args_is_help=True)
+cli.add_typer(analytics_cli, name="analytics")
 
 
 @cli.command()
@@ -97,6 +99,32 @@ async def _create_key(role: Role, name: str, dealer_id: uuid.UUID | None) -> str
         return key
     finally:
         await engine.dispose()
+
+
+@analytics_cli.command("refresh")
+def analytics_refresh(
+    rebuild: Annotated[
+        bool, typer.Option(help="Drop every rollup first (after loading past RFQs)")
+    ] = False,
+) -> None:
+    """Store the markouts of final fills and roll the reports up to the last complete day
+    (what the service does every 5 minutes)."""
+    from app.analytics.jobs import refresh
+    from app.db import create_engine, create_sessionmaker
+
+    async def run() -> None:
+        engine = create_engine(get_settings())
+        try:
+            result = await refresh(create_sessionmaker(engine), rebuild=rebuild)
+        finally:
+            await engine.dispose()
+        typer.echo(
+            f"markouts stored: {result.markouts_stored} ({result.markouts_s:.1f} s); "
+            f"rollup rows written: {result.rollup_rows} ({result.rollup_s:.1f} s); "
+            f"complete through: {min(result.through.values(), default='-')}"
+        )
+
+    asyncio.run(run())
 
 
 @cli.command()

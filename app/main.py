@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 
 from app.analytics.endpoints import dashboard_router
 from app.analytics.endpoints import router as analytics_router
+from app.analytics.jobs import schedule as analytics_schedule
 from app.auth.service import KeyResolver
 from app.cache import create_cache
 from app.config import Settings, get_settings
@@ -140,6 +141,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(_sweep_expired(state), name="expiry-sweeper"))
             worker: ExecutionWorker = state.services["execution"]
             tasks.append(asyncio.create_task(worker.run(), name="execution-worker"))
+            tasks.append(
+                asyncio.create_task(analytics_schedule(state.sessionmaker), name="analytics-job")
+            )
             if settings.ml.retrain_interval_s:
                 tasks.append(
                     asyncio.create_task(

@@ -21,8 +21,10 @@ Reading the snapshots is the cost (a stored snapshot is ~3 kB of JSON, mostly nu
 a 30-day report reads tens of thousands): only the slice of each leg's expiry is decoded,
 found by its ``"expiry"`` key in the document's text; a document in another layout, or an
 expiry that is not listed (interpolated), goes through :meth:`MarketSnapshot.from_dict`.
-A fill's markouts never change once its last interval has closed, so they are kept in a
-bounded in-process cache (:class:`MarkoutCache`).
+A fill's markouts never change once its last interval has closed: the analytics job stores
+them then (``fill_markout``, :mod:`app.analytics.jobs`), and a report prices on the fly only
+the fills it finds none stored for (the recent ones), keeping those that are final in a
+bounded in-process cache (:class:`MarkoutCache`) until the job has stored them.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class MarkoutFill:
     quantity: float
     price_usd: float
     hedge_reference: float | None
+    #: the per-unit markouts stored for it (NaN: unpriced), None when none are stored yet
+    stored: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)

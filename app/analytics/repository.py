@@ -67,6 +67,7 @@ from app.models import (
     DealerQuote,
     DealerRequest,
     Fill,
+    FillMarkout,
     MarketSnapshot,
     Rfq,
     RfqLeg,
@@ -97,6 +98,17 @@ class Agg:
 
 AggRow = tuple[tuple[Any, ...], dict[str, float | int | None]]
 """(group values in ``group_by`` order, aggregates by name)"""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A report's observation query (group-by columns ``g0…g{n-1}`` first) and what to
+    aggregate of it; ``sorts``: the observation query needs sorted rows (window functions)."""
+
+    obs: Any
+    n: int
+    aggs: Sequence[Agg]
+    sorts: bool = False
 
 
 def _f(col: Any) -> ColumnElement[float]:
@@ -344,7 +356,13 @@ class AnalyticsRepository:
         )
 
     # ------------------------------------------------------------------ reports
+    async def run(self, spec: Spec) -> list[AggRow]:
+        return await self._aggregate(spec.obs, spec.n, spec.aggs, sorts=spec.sorts)
+
     async def rfq_hit_ratio(self, q: AnalyticsQuery) -> list[AggRow]:
+        return await self.run(self.obs_rfq_hit(q))
+
+    def obs_rfq_hit(self, q: AnalyticsQuery) -> Spec:
         r, where = self._rfqs(q)
         from_, cq, ms = self._with_quote(r, r, q, force=True)
         assert cq is not None  # noqa: S101
@@ -361,9 +379,12 @@ class AnalyticsRepository:
             .select_from(from_)
             .where(*where)
         )
-        return await self._aggregate(obs, len(q.group_by), _HIT_AGGS)
+        return Spec(obs, len(q.group_by), _HIT_AGGS)
 
     async def dealer_hit_ratio(self, q: AnalyticsQuery) -> list[AggRow]:
+        return await self.run(self.obs_dealer_hit(q))
+
+    def obs_dealer_hit(self, q: AnalyticsQuery) -> Spec:
         from_, where, dims, dr = self._dealer_requests(q)
         won = dr.c.outcome == "won"
         obs = (
@@ -377,9 +398,12 @@ class AnalyticsRepository:
             .select_from(from_)
             .where(*where)
         )
-        return await self._aggregate(obs, len(q.group_by), _HIT_AGGS)
+        return Spec(obs, len(q.group_by), _HIT_AGGS)
 
     async def funnel_counts(self, q: AnalyticsQuery) -> list[AggRow]:
+        return await self.run(self.obs_funnel_counts(q))
+
+    def obs_funnel_counts(self, q: AnalyticsQuery) -> Spec:
         from_, where, dims, dr = self._dealer_requests(q)
         outcomes = {
             "answered": dr.c.outcome.in_(ANSWERED),
@@ -394,9 +418,12 @@ class AnalyticsRepository:
             .where(*where)
         )
         aggs = [Agg("asked", "count"), *(Agg(n, "sum", n) for n in outcomes)]
-        return await self._aggregate(obs, len(q.group_by), aggs)
+        return Spec(obs, len(q.group_by), aggs)
 
     async def funnel_best(self, q: AnalyticsQuery) -> list[AggRow]:
+        return await self.run(self.obs_funnel_best(q))
+
+    def obs_funnel_best(self, q: AnalyticsQuery) -> Spec:
         """Firm quotes at the best price of their RFQ, on a side the client could trade."""
         n = len(q.group_by)
         fq = self._firm_quotes(q, []).subquery("fq")
@@ -412,7 +439,7 @@ class AnalyticsRepository:
         obs = select(*(ranked.c[f"g{i}"] for i in range(n)), _flag(best).label("best"))
         if q.dealer is not None:
             obs = obs.where(ranked.c.dealer == q.dealer)
-        return await self._aggregate(obs, n, [Agg("best", "sum", "best")], sorts=True)
+        return Spec(obs, n, [Agg("best", "sum", "best")], sorts=True)
 
     async def response_times(self, q: AnalyticsQuery) -> list[AggRow]:
         from_, where, dims, dr = self._dealer_requests(q)
@@ -517,6 +544,9 @@ class AnalyticsRepository:
         return from_, [*where, *by_dealer], dims, {"f": f, "r": r, "cq": cq}
 
     async def price_improvement(self, q: AnalyticsQuery, counterparty: str) -> list[AggRow]:
+        return await self.run(self.obs_price_improvement(q, counterparty))
+
+    def obs_price_improvement(self, q: AnalyticsQuery, counterparty: str) -> Spec:
         from_, where, dims, t = self._fills(q, counterparty)
         f, cq = t["f"], t["cq"]
         # the taker buys: the client when the desk sells to it; the desk when it buys from a
@@ -538,7 +568,7 @@ class AnalyticsRepository:
             .select_from(from_)
             .where(*where)
         )
-        return await self._aggregate(
+        return Spec(
             obs,
             len(q.group_by),
             [
@@ -551,6 +581,10 @@ class AnalyticsRepository:
         )
 
     async def calibration(self, q: AnalyticsQuery, model: str, buckets: int) -> list[AggRow]:
+        return await self.run(self.obs_calibration(q, model, buckets))
+
+    def obs_calibration(self, q: AnalyticsQuery, model: str, buckets: int) -> Spec:
+        """One more group column ``g{n}``: the bucket of the predicted probability."""
         n = len(q.group_by)
         if model == "hit":
             r, where = self._rfqs(q)
@@ -591,7 +625,7 @@ class AnalyticsRepository:
             raw.c.y,
             ((pr - raw.c.y) * (pr - raw.c.y)).label("e2"),
         )
-        return await self._aggregate(
+        return Spec(
             obs,
             n + 1,
             [
@@ -604,40 +638,99 @@ class AnalyticsRepository:
 
     # ------------------------------------------------------------------ markouts
     async def markout_fills(self, q: AnalyticsQuery, counterparty: str) -> list[MarkoutFill]:
-        """The window's fills with one counterparty."""
+        """The window's fills with one counterparty, and their stored markouts if any (the
+        stored row is looked up on its own time index over the same range as the fill)."""
         from_, where, dims, t = self._fills(q, counterparty, quote=False)
         f, r = t["f"], t["r"]
+        fm = FillMarkout.__table__.alias("fm")
+        from_ = from_.join(
+            fm, and_(fm.c.fill_id == f.c.id, *self._after(fm.c.filled_at, q)), isouter=True
+        )
         stmt: Select[Any] = (
             select(
                 *dims,
-                f.c.id,
-                f.c.filled_at,
-                f.c.rfq_id,
-                f.c.side,
-                _f(f.c.quantity),
-                _f(f.c.price_usd),
-                _f(r.c.hedge_reference),
+                *_markout_fill_columns(f, r),
+                fm.c.fill_id.is_not(None),
+                fm.c.markout_1m_usd,
+                fm.c.markout_5m_usd,
+                fm.c.markout_30m_usd,
             )
             .select_from(from_)
             .where(*where)
         )
         n = len(q.group_by)
-        out = []
-        for row in (await self.session.execute(stmt)).all():
-            fid, at, rid, side, qty, px, hedge = row[n:]
-            out.append(
-                MarkoutFill(
-                    fill_id=fid,
-                    filled_at=at,
-                    group=tuple(row[:n]),
-                    rfq_id=rid,
-                    desk_buys=side == "buy",
-                    quantity=float(qty),
-                    price_usd=float(px),
-                    hedge_reference=None if hedge is None else float(hedge),
+        return [
+            _markout_fill(row[n:], tuple(row[:n])) for row in (await self.session.execute(stmt))
+        ]
+
+    async def unmarked_fills(
+        self, before: datetime, limit: int, lookback: timedelta
+    ) -> list[MarkoutFill]:
+        """Up to ``limit`` client and dealer fills made before ``before`` without stored
+        markouts, oldest first, from ``lookback`` before the latest one stored (all fills when
+        none is stored yet)."""
+        fm = FillMarkout.__table__.alias("fm")
+        latest = (await self.session.execute(select(func.max(fm.c.filled_at)))).scalar()
+        f = Fill.__table__.alias("f")
+        r = Rfq.__table__.alias("r")
+        stored = FillMarkout.__table__.alias("stored")
+        where = [
+            f.c.counterparty.in_(("client", "dealer")),
+            f.c.filled_at < before,
+            stored.c.fill_id.is_(None),
+        ]
+        if latest is not None:
+            where.append(f.c.filled_at >= latest - lookback)
+        stmt = (
+            select(*_markout_fill_columns(f, r), literal(False), null(), null(), null())
+            .select_from(
+                f.join(r, r.c.id == f.c.rfq_id).join(
+                    stored, stored.c.fill_id == f.c.id, isouter=True
                 )
             )
-        return out
+            .where(*where)
+            .order_by(f.c.filled_at, f.c.id)
+            .limit(limit)
+        )
+        return [_markout_fill(row, ()) for row in (await self.session.execute(stmt))]
+
+    async def store_markouts(
+        self, fills: Sequence[MarkoutFill], per_unit: np.ndarray, now: datetime
+    ) -> None:
+        """Store the fills' per-unit markouts (NaN as NULL); a fill stored meanwhile by
+        another process is left as it is."""
+        if not fills:
+            return
+        if self.pg:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            insert: Any = pg_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            insert = sqlite_insert
+        rows = [
+            {
+                "fill_id": f.fill_id,
+                "filled_at": f.filled_at,
+                "markout_1m_usd": _finite(values[0]),
+                "markout_5m_usd": _finite(values[1]),
+                "markout_30m_usd": _finite(values[2]),
+                "computed_at": now,
+            }
+            for f, values in zip(fills, per_unit, strict=True)
+        ]
+        stmt = insert(FillMarkout).on_conflict_do_nothing(index_elements=["fill_id"])
+        for batch in _chunks(rows, 5_000 if self.pg else 500):
+            await self.session.execute(stmt, batch)
+
+    async def try_lock(self, key: int) -> bool:
+        """PostgreSQL: a transaction-level advisory lock, so that one process of several does
+        a job at a time (SQLite: one writer anyway)."""
+        if not self.pg:
+            return True
+        got = await self.session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})
+        return bool(got.scalar())
 
     async def later_snapshots(
         self, fill_ids: Iterable[uuid.UUID]
@@ -736,6 +829,38 @@ _WIDTH_AGGS = [
     Agg("width_coin_p50", "p50", "width"),
     Agg("width_usd_mean", "mean", "width_usd"),
 ]
+
+
+def _markout_fill_columns(f: FromClause, r: FromClause) -> list[ColumnElement[Any]]:
+    return [
+        f.c.id,
+        f.c.filled_at,
+        f.c.rfq_id,
+        f.c.side,
+        _f(f.c.quantity),
+        _f(f.c.price_usd),
+        _f(r.c.hedge_reference),
+    ]
+
+
+def _markout_fill(row: Sequence[Any], group: tuple[Any, ...]) -> MarkoutFill:
+    fid, at, rid, side, qty, px, hedge, has, m1, m5, m30 = row
+    return MarkoutFill(
+        fill_id=fid,
+        filled_at=at,
+        group=group,
+        rfq_id=rid,
+        desk_buys=side == "buy",
+        quantity=float(qty),
+        price_usd=float(px),
+        hedge_reference=None if hedge is None else float(hedge),
+        stored=tuple(np.nan if v is None else float(v) for v in (m1, m5, m30)) if has else None,
+    )
+
+
+def _finite(value: Any) -> float | None:
+    x = float(value)
+    return x if np.isfinite(x) else None
 
 
 def _plus_slack(t: datetime) -> datetime:

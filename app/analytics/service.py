@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, ParamSpec, TypeVar
 
-import anyio
 import numpy as np
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.analytics import markouts as mk
+from app.analytics import rollup as ru
 from app.analytics.dimensions import BUCKET_UNITS, BUCKETS, Dim, bucket_label, bucket_labels
-from app.analytics.markouts import MARKOUT_HORIZONS_S, markout_aggregates, price_markouts
+from app.analytics.jobs import FINAL_AFTER, price_fills
+from app.analytics.markouts import MARKOUT_HORIZONS_S, markout_aggregates
 from app.analytics.repository import AggRow, AnalyticsRepository
 from app.analytics.schemas import (
     AnalyticsQuery,
@@ -132,6 +133,13 @@ class AnalyticsService:
 
     def __init__(self) -> None:
         self.markout_cache = mk.MarkoutCache()
+        #: read whole days from the daily rollups where they cover the query (off: raw rows)
+        self.use_rollups = True
+        #: read the markouts the job stored (off: price every fill)
+        self.use_stored_markouts = True
+
+    async def _rows(self, repo: AnalyticsRepository, name: str, q: AnalyticsQuery) -> list[AggRow]:
+        return await ru.report_rows(repo, name, q, use_rollups=self.use_rollups)
 
     async def _repo(self, session: AsyncSession) -> AnalyticsRepository:
         repo = AnalyticsRepository(session)
@@ -161,7 +169,7 @@ class AnalyticsService:
     async def hit_ratio(self, session: AsyncSession, q: AnalyticsQuery) -> HitRatioReport:
         repo = await self._repo(session)
         if Dim.DEALER in q.group_by or q.dealer is not None:
-            rows = await repo.dealer_hit_ratio(q)
+            rows = await self._rows(repo, "dealer_hit", q)
             unit = "dealer_request"
             notes = [
                 "grouped or filtered by dealer, the unit is the quote request sent to a dealer "
@@ -172,7 +180,7 @@ class AnalyticsService:
                 TIME_NOTE.format("the RFQ's creation"),
             ]
         else:
-            rows = await repo.rfq_hit_ratio(q)
+            rows = await self._rows(repo, "rfq_hit", q)
             unit = "rfq"
             notes = [
                 "hit_ratio is the clients': RFQs traded / RFQs quoted",
@@ -198,8 +206,8 @@ class AnalyticsService:
     @report
     async def funnel(self, session: AsyncSession, q: AnalyticsQuery) -> FunnelReport:
         repo = await self._repo(session)
-        rows = await repo.funnel_counts(q)
-        best = {key: v["best"] for key, v in await repo.funnel_best(q)}
+        rows = await self._rows(repo, "funnel_counts", q)
+        best = {key: v["best"] for key, v in await self._rows(repo, "funnel_best", q)}
         for key, v in rows:
             v["best"] = best.get(key, 0)
 
@@ -323,7 +331,8 @@ class AnalyticsService:
     ) -> PriceImprovementReport:
         if counterparty is Counterparty.CLIENT:
             self._no_dealer(q, "client fills have no dealer; use counterparty=dealer")
-        rows = await (await self._repo(session)).price_improvement(q, counterparty.value)
+        repo = await self._repo(session)
+        rows = await self._rows(repo, f"price_improvement_{counterparty.value}", q)
 
         def build(group: dict[str, GroupValue], v: dict[str, Any]) -> PriceImprovementRow:
             qty = float(v["quantity"] or 0.0)
@@ -364,18 +373,18 @@ class AnalyticsService:
         per_unit = np.full((len(fills), len(MARKOUT_HORIZONS_S)), np.nan)
         todo = []
         for i, f in enumerate(fills):
+            if f.stored is not None and self.use_stored_markouts:
+                per_unit[i] = f.stored
+                continue
             hit = self.markout_cache.get(f.fill_id)
             if hit is None:
                 todo.append(i)
             else:
                 per_unit[i] = hit
         if todo:
+            # not stored yet (recent, or the job has not run): priced now
             new = [fills[i] for i in todo]
-            later = await repo.later_snapshots(f.fill_id for f in new)
-            legs = await repo.legs(f.rfq_id for f in new)
-            docs = await repo.snapshot_data(s for ids in later.values() for s in ids if s)
-            # decoding snapshots and pricing are CPU work: off the event loop
-            priced = await anyio.to_thread.run_sync(price_markouts, new, later, legs, docs)
+            priced = await price_fills(repo, new)
             per_unit[todo] = priced
             final_before = datetime.now(UTC) - FINAL_AFTER
             for f, values in zip(new, priced, strict=True):
@@ -414,7 +423,11 @@ class AnalyticsService:
     ) -> CalibrationReport:
         if model is CalibratedModel.HIT:
             self._no_dealer(q, "the hit model predicts the client; use model=fill or win")
-        rows = await (await self._repo(session)).calibration(q, model.value, buckets)
+        repo = await self._repo(session)
+        if buckets == ru.CALIBRATION_BUCKETS:
+            rows = await self._rows(repo, f"calibration_{model.value}", q)
+        else:
+            rows = await repo.calibration(q, model.value, buckets)
         n = len(q.group_by)
         edges = [i / buckets for i in range(buckets + 1)]
         out: list[CalibrationRow] = []
@@ -469,10 +482,6 @@ class AnalyticsService:
                 for d in Dim
             ]
         )
-
-
-#: a fill's markouts are final once its last interval [t + h, t + 2h) has closed
-FINAL_AFTER = timedelta(seconds=2 * max(MARKOUT_HORIZONS_S))
 
 
 analytics_service = AnalyticsService()

@@ -1,5 +1,6 @@
 """ORM models; importing this package registers every table on ``Base.metadata``."""
 
+from app.models.analytics import AnalyticsRollup, AnalyticsRollupState, FillMarkout
 from app.models.api_key import ApiKey
 from app.models.dealer import Dealer, DealerQuote, DealerRequest
 from app.models.desk import DeskRiskFactor
@@ -12,6 +13,8 @@ from app.models.quote import ClientQuote
 from app.models.rfq import Rfq, RfqEvent, RfqLeg
 
 __all__ = [
+    "AnalyticsRollup",
+    "AnalyticsRollupState",
     "ApiKey",
     "ChatMessage",
     "ChildOrder",
@@ -22,6 +25,7 @@ __all__ = [
     "DeskRiskFactor",
     "ExecutionPlan",
     "Fill",
+    "FillMarkout",
     "MarketSnapshot",
     "ModelVersion",
     "Rfq",

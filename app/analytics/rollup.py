@@ -1,0 +1,338 @@
+"""Daily rollups: the additive measures of a report per UTC day of the RFQs' creation and per
+group of a *cube* (a few of the report's dimensions), so that long windows read a few rows
+per day instead of every RFQ and dealer request.
+
+A rollup row is the report's own observation query (:class:`app.analytics.repository.Spec`)
+run over whole days, grouped by day and the cube's dimensions, with its measures made
+additive: counts and sums as they are, a mean as its sum and its count of values. Reports
+with percentiles (response times, quote widths, cover) have no rollups.
+
+A report over ``[since, until)`` grouped by dimensions a cube has (and filtered only by
+dimensions it has) reads
+
+* the raw rows of the partial day at the window's start, ``[since, d0)``;
+* the rollup rows of the whole days ``[d0, d1)``, ``d1`` the smaller of the window's last
+  midnight and the rollup's watermark;
+* the raw rows from ``d1`` to ``until`` (the partial last day, and the days not rolled up),
+
+and adds them up by group. Every observation belongs to exactly one RFQ and each RFQ to
+exactly one UTC day, so the sum is the raw computation over the window: counts exactly,
+sums and means up to the order of floating-point additions.
+
+The watermark only passes a day once it is complete: it ended at least ``SLACK`` ago (what is
+logged about an RFQ is logged within that, the assumption every report makes), and no RFQ
+created that day is still open and no quote request for it still pending. The job
+(:mod:`app.analytics.jobs`) rolls up from the watermark on; RFQs written with past creation
+times (an import, a simulation) need ``rfqdesk analytics refresh --rebuild``. Grouping by
+hour, or by or filtered by a dimension no cube of the report has, reads the raw rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.analytics.dimensions import BUCKETS, Dim
+from app.analytics.repository import (
+    OPEN,
+    SLACK,
+    Agg,
+    AggRow,
+    AnalyticsRepository,
+    Spec,
+)
+from app.analytics.schemas import AnalyticsQuery
+from app.models import AnalyticsRollup, AnalyticsRollupState, DealerRequest, Rfq
+from app.models._mixins import new_id
+
+D = Dim
+#: RFQ-unit reports (one row per RFQ or per client fill / quote side of it)
+RFQ_CUBES: tuple[tuple[Dim, ...], ...] = (
+    (D.UNDERLYING, D.CLIENT, D.CHANNEL),
+    (D.UNDERLYING, D.STRUCTURE, D.SIDE, D.CHANNEL),
+    (D.UNDERLYING, D.SIZE_CONTRACTS, D.TENOR),
+    (D.UNDERLYING, D.SIZE_NOTIONAL, D.SIZE_VEGA),
+)
+#: dealer-unit reports (quote requests, dealer quotes, dealer fills)
+DEALER_CUBES: tuple[tuple[Dim, ...], ...] = (
+    (D.DEALER, D.UNDERLYING, D.CHANNEL),
+    (D.DEALER, D.UNDERLYING, D.STRUCTURE, D.SIDE),
+    (D.DEALER, D.CLIENT),
+)
+#: the calibration report's probability buckets that are rolled up (its default)
+CALIBRATION_BUCKETS = 10
+MAX_KEYS = 4
+MAX_MEASURES = 8
+
+SpecFn = Callable[[AnalyticsRepository, AnalyticsQuery], Spec]
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A report's observation query and the cubes it is rolled up by; ``extra`` group
+    columns follow the query's dimensions (the calibration's probability bucket)."""
+
+    name: str
+    spec: SpecFn
+    cubes: tuple[tuple[Dim, ...], ...]
+    extra: int = 0
+
+
+ROLLUPS: dict[str, Rollup] = {
+    r.name: r
+    for r in (
+        Rollup("rfq_hit", lambda repo, q: repo.obs_rfq_hit(q), RFQ_CUBES),
+        Rollup("dealer_hit", lambda repo, q: repo.obs_dealer_hit(q), DEALER_CUBES),
+        Rollup("funnel_counts", lambda repo, q: repo.obs_funnel_counts(q), DEALER_CUBES),
+        Rollup("funnel_best", lambda repo, q: repo.obs_funnel_best(q), DEALER_CUBES),
+        Rollup(
+            "price_improvement_client",
+            lambda repo, q: repo.obs_price_improvement(q, "client"),
+            RFQ_CUBES,
+        ),
+        Rollup(
+            "price_improvement_dealer",
+            lambda repo, q: repo.obs_price_improvement(q, "dealer"),
+            DEALER_CUBES,
+        ),
+        Rollup(
+            "calibration_hit",
+            lambda repo, q: repo.obs_calibration(q, "hit", CALIBRATION_BUCKETS),
+            RFQ_CUBES[:1],
+            extra=1,
+        ),
+        Rollup(
+            "calibration_fill",
+            lambda repo, q: repo.obs_calibration(q, "fill", CALIBRATION_BUCKETS),
+            DEALER_CUBES[:1],
+            extra=1,
+        ),
+        Rollup(
+            "calibration_win",
+            lambda repo, q: repo.obs_calibration(q, "win", CALIBRATION_BUCKETS),
+            DEALER_CUBES[:1],
+            extra=1,
+        ),
+    )
+}
+
+
+def cube_name(cube: Sequence[Dim]) -> str:
+    return ",".join(d.value for d in cube)
+
+
+def additive(aggs: Sequence[Agg]) -> list[Agg]:
+    """The aggregates as sums and counts (a mean as its sum and its count of values)."""
+    out: list[Agg] = []
+    for a in aggs:
+        if a.kind in ("count", "sum", "count_nonnull"):
+            out.append(a)
+        elif a.kind == "mean":
+            out += [
+                Agg(f"{a.name}__sum", "sum", a.column),
+                Agg(f"{a.name}__n", "count_nonnull", a.column),
+            ]
+        else:
+            raise ValueError(f"{a.kind} cannot be rolled up")
+    return out
+
+
+def _norm(dim: Dim | None, value: Any) -> Any:
+    """A group value as the raw queries and the rollup table both give it back."""
+    if value is None:
+        return None
+    if dim is Dim.DAY:
+        return value.isoformat() if isinstance(value, date) else str(value)[:10]
+    if dim is None or dim in BUCKETS or dim is Dim.HOUR:  # None: an extra (bucket) column
+        return int(value)
+    return str(value)
+
+
+def floor_day(t: datetime) -> date:
+    return t.astimezone(UTC).date()
+
+
+def ceil_day(t: datetime) -> date:
+    d = floor_day(t)
+    return d if _midnight(d) == t else d + timedelta(days=1)
+
+
+def _midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+def choose_cube(rollup: Rollup, q: AnalyticsQuery) -> tuple[Dim, ...] | None:
+    """The first cube with every grouping (but day) and filter dimension of the query."""
+    if Dim.HOUR in q.group_by:
+        return None
+    need: set[Dim] = {d for d in q.group_by if d is not Dim.DAY}
+    need |= {
+        dim
+        for dim, value in ((Dim.UNDERLYING, q.underlying), (Dim.CLIENT, q.client),
+                           (Dim.DEALER, q.dealer))
+        if value is not None
+    }  # fmt: skip
+    for cube in rollup.cubes:
+        if need <= set(cube):
+            return cube
+    return None
+
+
+async def watermark(session: AsyncSession, name: str, cube: Sequence[Dim]) -> date | None:
+    state = await session.get(AnalyticsRollupState, (name, cube_name(cube)))
+    return None if state is None else state.through
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+async def report_rows(
+    repo: AnalyticsRepository, name: str, q: AnalyticsQuery, *, use_rollups: bool = True
+) -> list[AggRow]:
+    """The report's rows over the window: from the rollups where they cover whole days, else
+    from the raw rows (see the module's docstring)."""
+    rollup = ROLLUPS[name]
+    spec = rollup.spec(repo, q)
+    cube = choose_cube(rollup, q) if use_rollups else None
+    through = await watermark(repo.session, name, cube) if cube is not None else None
+    if cube is None or through is None:
+        return await repo.run(spec)
+    d0, d1 = ceil_day(q.since), min(floor_day(q.until), through)
+    if d0 >= d1:
+        return await repo.run(spec)
+    add = additive(spec.aggs)
+    dims: list[Dim | None] = [*q.group_by, *([None] * rollup.extra)]
+    parts: list[list[AggRow]] = []
+    for since, until in ((q.since, _midnight(d0)), (_midnight(d1), q.until)):
+        if since < until:
+            part = rollup.spec(repo, dataclasses.replace(q, since=since, until=until))
+            parts.append(await repo.run(dataclasses.replace(part, aggs=add)))
+    parts.append(await _read(repo.session, rollup, cube, q, d0, d1, add))
+    return _finish(_merge(parts, dims, add), spec.aggs)
+
+
+async def _read(
+    session: AsyncSession,
+    rollup: Rollup,
+    cube: tuple[Dim, ...],
+    q: AnalyticsQuery,
+    d0: date,
+    d1: date,
+    add: Sequence[Agg],
+) -> list[AggRow]:
+    t = AnalyticsRollup.__table__
+    key = {dim: t.c[f"k{i}"] for i, dim in enumerate(cube)}
+    cols = [t.c.day if d is Dim.DAY else key[d] for d in q.group_by]
+    cols += [t.c[f"k{len(cube) + i}"] for i in range(rollup.extra)]
+    where = [t.c.report == rollup.name, t.c.cube == cube_name(cube), t.c.day >= d0, t.c.day < d1]
+    for dim, value in ((Dim.UNDERLYING, q.underlying), (Dim.CLIENT, q.client),
+                       (Dim.DEALER, q.dealer)):  # fmt: skip
+        if value is not None:
+            where.append(key[dim] == value)
+    stmt = select(*cols, *(func.sum(t.c[f"m{j}"]) for j in range(len(add)))).where(*where)
+    if cols:
+        stmt = stmt.group_by(*cols)
+    n = len(cols)
+    return [
+        (tuple(row[:n]), {a.name: row[n + j] for j, a in enumerate(add)})
+        for row in (await session.execute(stmt)).all()
+    ]
+
+
+def _merge(
+    parts: Sequence[Sequence[AggRow]], dims: Sequence[Dim | None], add: Sequence[Agg]
+) -> list[AggRow]:
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rows in parts:
+        for key, values in rows:
+            k = tuple(_norm(d, v) for d, v in zip(dims, key, strict=True))
+            acc = out.setdefault(k, dict.fromkeys(a.name for a in add))
+            for a in add:
+                v = values.get(a.name)
+                if v is not None:
+                    acc[a.name] = float(v) + (acc[a.name] or 0.0)
+    return list(out.items())
+
+
+def _finish(rows: Sequence[AggRow], aggs: Sequence[Agg]) -> list[AggRow]:
+    out: list[AggRow] = []
+    for key, v in rows:
+        values: dict[str, float | int | None] = {}
+        for a in aggs:
+            if a.kind in ("count", "count_nonnull"):
+                values[a.name] = round(v[a.name] or 0.0)
+            elif a.kind == "sum":
+                values[a.name] = v[a.name]
+            else:  # mean
+                s, n = v[f"{a.name}__sum"], v[f"{a.name}__n"]
+                values[a.name] = float(s) / float(n) if s is not None and n else None
+        out.append((key, values))
+    return out
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+async def complete_before(session: AsyncSession, now: datetime) -> date:
+    """The first day that is not complete yet (see the module's docstring)."""
+    limit = floor_day(now - SLACK)
+    open_rfq = await session.scalar(select(func.min(Rfq.created_at)).where(Rfq.state.in_(OPEN)))
+    pending = await session.scalar(
+        select(func.min(DealerRequest.created_at)).where(DealerRequest.outcome == "pending")
+    )
+    for t in (open_rfq, pending):
+        if t is not None:
+            limit = min(limit, floor_day(t))
+    return limit
+
+
+async def first_day(session: AsyncSession) -> date | None:
+    first = await session.scalar(select(func.min(Rfq.created_at)))
+    return None if first is None else floor_day(first)
+
+
+async def roll_up(
+    repo: AnalyticsRepository, rollup: Rollup, cube: tuple[Dim, ...], start: date, end: date
+) -> int:
+    """Replace the rollup rows of the days ``[start, end)`` and move the watermark to ``end``
+    (in the caller's transaction). Returns the rows written."""
+    session = repo.session
+    q = AnalyticsQuery(_midnight(start), _midnight(end), (Dim.DAY, *cube))
+    spec = rollup.spec(repo, q)
+    add = additive(spec.aggs)
+    if len(cube) + rollup.extra > MAX_KEYS or len(add) > MAX_MEASURES:
+        raise ValueError(f"rollup {rollup.name} by {cube_name(cube)} does not fit the table")
+    rows = await repo.run(dataclasses.replace(spec, aggs=add))
+    name = cube_name(cube)
+    t = AnalyticsRollup
+    await session.execute(
+        delete(t).where(t.report == rollup.name, t.cube == name, t.day >= start, t.day < end)
+    )
+    dims: list[Dim | None] = [*cube, *([None] * rollup.extra)]
+    records = []
+    for key, values in rows:
+        day = date.fromisoformat(_norm(Dim.DAY, key[0]))
+        record: dict[str, Any] = {"id": new_id(), "report": rollup.name, "cube": name, "day": day}
+        for i in range(MAX_KEYS):
+            v = _norm(dims[i], key[1 + i]) if i < len(dims) else None
+            record[f"k{i}"] = None if v is None else str(v)
+        for j in range(MAX_MEASURES):
+            v = values[add[j].name] if j < len(add) else None
+            record[f"m{j}"] = None if v is None else float(v)
+        records.append(record)
+    for a in range(0, len(records), 5_000):
+        await session.execute(insert(t), records[a : a + 5_000])
+    state = await session.get(AnalyticsRollupState, (rollup.name, name))
+    if state is None:
+        session.add(AnalyticsRollupState(report=rollup.name, cube=name, through=end))
+    else:
+        state.through = end
+        state.updated_at = datetime.now(UTC)
+    await session.flush()
+    return len(records)

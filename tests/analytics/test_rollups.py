@@ -1,0 +1,282 @@
+"""Daily rollups and stored markouts give the same reports as the raw rows, on SQLite and on
+PostgreSQL: every report is checked against the independent computation of
+tests/analytics/expected.py over windows that start and end inside days and on midnights,
+with the rollups' watermark held back by an open RFQ and then released."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.analytics import jobs
+from app.analytics import rollup as ru
+from app.analytics.repository import OPEN
+from app.analytics.service import analytics_service
+from app.models import AnalyticsRollup, AnalyticsRollupState, DealerRequest, FillMarkout, Rfq
+from tests.analytics import expected as ex
+from tests.analytics.seed import T0, Seeded
+from tests.analytics.test_reports import assert_rows, get_report
+
+#: long after the seeded log: every day is past the slack
+NOW = T0 + timedelta(days=30)
+#: the seeded log's open RFQ was created on this day (T0 + 35 × 47 min)
+OPEN_DAY = date(2026, 3, 3)
+
+
+def at(day: int, hour: float = 0.0) -> datetime:
+    return datetime(2026, 3, 1, tzinfo=UTC) + timedelta(days=day - 1, hours=hour)
+
+
+# (since, until): the outside RFQ (27 Feb 09:00) in a partial first day, then whole days
+# from the rollups and the raw rows after the watermark; midnights on both ends; a window
+# of rolled-up days only; one inside a day (raw only)
+WINDOWS = [
+    (at(-2, 8.5), at(4, 9.0)),
+    (at(-2), at(5)),
+    (at(2), at(3)),
+    (at(2, 10.0), at(2, 20.0)),
+]
+
+
+@pytest.fixture
+async def rolled(
+    seeded: Seeded, sessionmaker: async_sessionmaker[AsyncSession]
+) -> tuple[int, dict[str, date]]:
+    return await jobs.refresh_rollups(sessionmaker, NOW)
+
+
+@pytest.fixture(autouse=True)
+def _service_defaults():
+    analytics_service.markout_cache.clear()
+    yield
+    analytics_service.use_rollups = True
+    analytics_service.use_stored_markouts = True
+    analytics_service.markout_cache.clear()
+
+
+async def check_reports(api: Any, analyst: Any, log: ex.Log) -> None:
+    for since, until in WINDOWS:
+        rfqs = log.window(since, until)
+        w = {"since": since.isoformat(), "until": until.isoformat()}
+        for dims in ([], ["underlying"], ["client", "day"], ["structure", "side"],
+                     ["size_contracts"], ["tenor"], ["size_notional", "size_vega"], ["channel"],
+                     ["hour"]):  # fmt: skip
+            _, rows = await get_report(api, analyst, "hit-ratio", dims, **w)
+            _check(rows, ex.rfq_hit_ratio(log, rfqs, dims))
+        for dims in (["dealer"], ["dealer", "underlying"], ["day", "dealer"], ["dealer", "client"]):
+            _, rows = await get_report(api, analyst, "hit-ratio", dims, **w)
+            _check(rows, ex.dealer_hit_ratio(log, rfqs, dims))
+        for dims in (["dealer"], [], ["dealer", "day"], ["underlying"], ["structure", "side"]):
+            _, rows = await get_report(api, analyst, "funnel", dims, **w)
+            _check(rows, ex.funnel(log, rfqs, dims))
+        _, rows = await get_report(api, analyst, "funnel", [], dealer="charlie", **w)
+        want = ex.funnel(log, rfqs, ["dealer"]).get(("charlie",))
+        _check(rows, {(): want} if want else {})
+        for dims in ([], ["underlying"], ["client", "day"]):
+            _, rows = await get_report(api, analyst, "price-improvement", dims, **w)
+            _check(rows, ex.price_improvement(log, rfqs, dims, "client"))
+        _, rows = await get_report(
+            api, analyst, "price-improvement", ["dealer"], counterparty="dealer", **w
+        )
+        _check(rows, ex.price_improvement(log, rfqs, ["dealer"], "dealer"))
+        for model, dims in (("hit", []), ("hit", ["underlying"]), ("fill", ["dealer"]),
+                            ("win", [])):  # fmt: skip
+            _, rows = await get_report(api, analyst, "calibration", dims, model=model, **w)
+            got = {(*k[:-1], round(k[-1] * 10)): r for k, r in rows.items()}
+            _check(got, ex.calibration(log, rfqs, dims, model, 10))
+        for counterparty, dims in (("client", ["underlying"]), ("dealer", ["dealer"])):
+            _, rows = await get_report(
+                api, analyst, "markouts", dims, counterparty=counterparty, **w
+            )
+            _check(rows, ex.markouts(log, rfqs, dims, counterparty))
+
+
+def _check(got: dict[Any, Any], want: dict[Any, Any]) -> None:
+    # a report over a window with no RFQs has one all-zero row when ungrouped
+    if not want and set(got) == {()}:
+        assert got[()].get("requests", got[()].get("asked", got[()].get("fills", 0))) in (0, None)
+        return
+    if not want:
+        assert got == {}
+        return
+    assert_rows(got, want)
+
+
+class TestRollups:
+    async def test_the_watermark_stops_at_the_first_day_with_an_open_rfq(
+        self, rolled, session, sessionmaker
+    ):
+        written, through = rolled
+        assert written > 0
+        expected_cubes = sum(len(r.cubes) for r in ru.ROLLUPS.values())
+        assert len(through) == expected_cubes
+        assert set(through.values()) == {OPEN_DAY}
+        states = (await session.scalars(select(AnalyticsRollupState))).all()
+        assert {s.through for s in states} == {OPEN_DAY}
+        days = (await session.scalars(select(AnalyticsRollup.day).distinct())).all()
+        assert set(days) == {date(2026, 2, 27), date(2026, 3, 2)}  # the days with RFQs
+        # a second run has nothing to do
+        assert (await jobs.refresh_rollups(sessionmaker, NOW))[0] == 0
+
+    async def test_reports_equal_the_raw_rows_through_the_rollups(
+        self, rolled, api, analyst, session
+    ):
+        log = await ex.load(session)
+        await check_reports(api, analyst, log)
+
+    async def test_released_watermark_and_reports_still_equal(
+        self, rolled, api, analyst, session, sessionmaker
+    ):
+        # the open RFQ ends and its requests are answered: its day can be rolled up
+        await session.execute(update(Rfq).where(Rfq.state.in_(OPEN)).values(state="expired"))
+        await session.execute(
+            update(DealerRequest)
+            .where(DealerRequest.outcome == "pending")
+            .values(outcome="no_response")
+        )
+        await session.commit()
+        _, through = await jobs.refresh_rollups(sessionmaker, NOW)
+        assert set(through.values()) == {(NOW - timedelta(days=1)).date()}
+        log = await ex.load(session)
+        await check_reports(api, analyst, log)
+
+    async def test_reports_read_the_rollup_rows(self, rolled, api, analyst, session):
+        """Not vacuous: a changed rollup row changes the report (the raw rows do not)."""
+        w = {"since": at(2).isoformat(), "until": at(3).isoformat()}
+        _, before = await get_report(api, analyst, "hit-ratio", ["underlying"], **w)
+        t = AnalyticsRollup.__table__
+        await session.execute(
+            update(t)
+            .where(t.c.report == "rfq_hit", t.c.cube == "underlying,client,channel",
+                   t.c.k0 == "BTC")
+            .values(m0=t.c.m0 + 1)
+        )  # fmt: skip
+        await session.commit()
+        n = await session.scalar(
+            select(func.count()).select_from(t).where(
+                t.c.report == "rfq_hit", t.c.cube == "underlying,client,channel",
+                t.c.k0 == "BTC", t.c.day == date(2026, 3, 2))
+        )  # fmt: skip
+        _, after = await get_report(api, analyst, "hit-ratio", ["underlying"], **w)
+        assert after[("BTC",)]["requests"] == before[("BTC",)]["requests"] + n > n
+        analytics_service.use_rollups = False
+        _, raw = await get_report(api, analyst, "hit-ratio", ["underlying"], **w)
+        assert raw == before
+
+    async def test_rebuild_gives_the_same_rows(self, rolled, session, sessionmaker):
+        t = AnalyticsRollup.__table__
+        cols = [c for c in t.c if c.name != "id"]
+        first = sorted(map(tuple, (await session.execute(select(*cols))).all()), key=repr)
+        written, _ = await jobs.refresh_rollups(sessionmaker, NOW, rebuild=True)
+        again = sorted(map(tuple, (await session.execute(select(*cols))).all()), key=repr)
+        assert written == len(first) == len(again)
+        assert again == first
+
+    def test_the_cube_is_chosen_by_grouping_and_filters(self):
+        from app.analytics.dimensions import Dim
+        from app.analytics.schemas import AnalyticsQuery
+
+        hit = ru.ROLLUPS["rfq_hit"]
+        q = AnalyticsQuery(at(1), at(2), (Dim.CLIENT, Dim.DAY))
+        assert ru.choose_cube(hit, q) == ru.RFQ_CUBES[0]
+        q = AnalyticsQuery(at(1), at(2), (Dim.STRUCTURE,), underlying="BTC")
+        assert ru.choose_cube(hit, q) == ru.RFQ_CUBES[1]
+        q = AnalyticsQuery(at(1), at(2), (Dim.STRUCTURE,), client="acme")
+        assert ru.choose_cube(hit, q) is None
+        assert ru.choose_cube(hit, AnalyticsQuery(at(1), at(2), (Dim.HOUR,))) is None
+
+
+class TestStoredMarkouts:
+    async def test_the_job_stores_final_markouts_and_reports_are_unchanged(
+        self, seeded, api, analyst, session, sessionmaker
+    ):
+        log = await ex.load(session)
+        fills = [f for f in log.fills if f.counterparty in ("client", "dealer")]
+        # at T0 + 10 h only the fills made an hour before are final
+        now = T0 + timedelta(hours=10)
+        final = [f for f in fills if f.filled_at < now - jobs.FINAL_AFTER]
+        assert 0 < len(final) < len(fills)
+        assert await jobs.store_markouts(sessionmaker, now, batch=3) == len(final)
+        stored = set((await session.scalars(select(FillMarkout.fill_id))).all())
+        assert stored == {f.id for f in final}
+        assert await jobs.store_markouts(sessionmaker, now) == 0  # nothing new
+        await check_reports(api, analyst, log)  # stored and priced on the fly, mixed
+        assert await jobs.store_markouts(sessionmaker, NOW) == len(fills) - len(final)
+        analytics_service.markout_cache.clear()
+        await check_reports(api, analyst, log)  # all stored
+        # unpriced horizons are stored as NULL
+        nulls = await session.scalar(
+            select(func.count()).where(FillMarkout.markout_1m_usd.is_(None))
+        )
+        assert nulls
+        assert nulls < len(fills)
+
+    async def test_reports_read_the_stored_values(
+        self, seeded, api, analyst, session, sessionmaker
+    ):
+        await jobs.store_markouts(sessionmaker, NOW)
+        _, before = await get_report(api, analyst, "markouts", [])
+        await session.execute(
+            update(FillMarkout).where(FillMarkout.markout_30m_usd.is_not(None))
+            .values(markout_30m_usd=FillMarkout.markout_30m_usd + 1.0)
+        )  # fmt: skip
+        await session.commit()
+        analytics_service.markout_cache.clear()
+        _, after = await get_report(api, analyst, "markouts", [])
+        row, was = after[()], before[()]
+        assert row["markout_30m_usd"] == pytest.approx(
+            was["markout_30m_usd"] + was["quantity"], rel=1e-9
+        )
+        analytics_service.use_stored_markouts = False
+        analytics_service.markout_cache.clear()
+        _, raw = await get_report(api, analyst, "markouts", [])
+        assert raw == before
+
+
+def test_the_cli_refreshes_a_database(tmp_path, monkeypatch):
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from app import migrate
+    from app.cli import cli
+    from app.config import Settings, get_settings
+    from app.db import create_engine, create_sessionmaker
+    from tests.analytics.seed import seed_log
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    migrate.upgrade(url)
+
+    async def seed() -> None:
+        engine = create_engine(Settings(database_url=url))
+        async with create_sessionmaker(engine)() as s, s.begin():
+            await seed_log(s)
+        await engine.dispose()
+
+    async def counts() -> tuple[int, int, list[date]]:
+        engine = create_engine(Settings(database_url=url))
+        async with create_sessionmaker(engine)() as s:
+            marked = await s.scalar(select(func.count()).select_from(FillMarkout))
+            rows = await s.scalar(select(func.count()).select_from(AnalyticsRollup))
+            through = list((await s.scalars(select(AnalyticsRollupState.through))).all())
+        await engine.dispose()
+        return marked or 0, rows or 0, through
+
+    asyncio.run(seed())
+    monkeypatch.setenv("RFQDESK_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        res = CliRunner().invoke(cli, ["analytics", "refresh"])
+    finally:
+        get_settings.cache_clear()
+    assert res.exit_code == 0, res.output
+    marked, rows, through = asyncio.run(counts())
+    assert marked > 0
+    assert rows > 0
+    assert set(through) == {OPEN_DAY}
+    assert f"markouts stored: {marked} " in res.output
+    assert f"rollup rows written: {rows} " in res.output
