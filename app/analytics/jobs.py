@@ -32,8 +32,9 @@ FIRST_AFTER_S = 60.0
 #: a fill's markouts are final once its last interval [t + h, t + 2h) has closed
 FINAL_AFTER = timedelta(seconds=2 * max(MARKOUT_HORIZONS_S))
 MARKOUT_BATCH = 20_000
-#: the job looks for fills without markouts from this long before the latest one stored
-MARKOUT_LOOKBACK = timedelta(days=1)
+#: the job looks for fills without markouts from this long before the markouts' rollups'
+#: watermark (all fills before it have them)
+MARKOUT_LOOKBACK = timedelta(days=2)
 ROLLUP_CHUNK_DAYS = 31
 #: a job's statements may take this long (it works in batches; a report's limit is 9 s)
 JOB_TIMEOUT_S = 600.0
@@ -61,6 +62,11 @@ async def price_fills(repo: AnalyticsRepository, fills: list[MarkoutFill]) -> np
     return out
 
 
+async def _markouts_since(session: AsyncSession) -> datetime | None:
+    through = await ru.markouts_watermark(session)
+    return None if through is None else through - MARKOUT_LOOKBACK
+
+
 async def store_markouts(
     maker: async_sessionmaker[AsyncSession], now: datetime | None = None, batch: int = MARKOUT_BATCH
 ) -> int:
@@ -73,7 +79,8 @@ async def store_markouts(
             await repo.prepare(JOB_TIMEOUT_S)
             if not await repo.try_lock(LOCK_MARKOUTS):
                 return total
-            fills = await repo.unmarked_fills(now - FINAL_AFTER, batch, MARKOUT_LOOKBACK)
+            since = await _markouts_since(session)
+            fills = await repo.unmarked_fills(now - FINAL_AFTER, batch, since)
             if fills:
                 await repo.store_markouts(fills, await price_fills(repo, fills), now)
         total += len(fills)
@@ -98,7 +105,7 @@ async def refresh_rollups(
         if rebuild:
             await session.execute(delete(AnalyticsRollup))
             await session.execute(delete(AnalyticsRollupState))
-        limit = await ru.complete_before(session, now)
+        limits = await ru.complete_before(repo, now, await _markouts_since(session))
         first = await ru.first_day(session)
     written = 0
     through: dict[str, date] = {}
@@ -111,7 +118,8 @@ async def refresh_rollups(
                     await repo.prepare(JOB_TIMEOUT_S)
                     if not await repo.try_lock(LOCK_ROLLUPS):
                         return written, through
-                    start = await ru.watermark(session, rollup.name, cube) or first or limit
+                    start = await ru.watermark(session, rollup.name, cube) or first or limits[0]
+                    limit = limits[1] if rollup.markouts else limits[0]
                     end = min(start + timedelta(days=chunk_days), limit)
                     if end <= start:
                         through[key] = start

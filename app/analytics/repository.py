@@ -59,7 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.analytics.dimensions import BUCKETS, Dim
-from app.analytics.markouts import MARKOUT_HORIZONS_S, MarkoutFill, MarkoutLeg
+from app.analytics.markouts import HORIZON_NAMES, MARKOUT_HORIZONS_S, MarkoutFill, MarkoutLeg
 from app.analytics.schemas import AnalyticsQuery
 from app.models import (
     ClientQuote,
@@ -663,14 +663,39 @@ class AnalyticsRepository:
             _markout_fill(row[n:], tuple(row[:n])) for row in (await self.session.execute(stmt))
         ]
 
-    async def unmarked_fills(
-        self, before: datetime, limit: int, lookback: timedelta
-    ) -> list[MarkoutFill]:
-        """Up to ``limit`` client and dealer fills made before ``before`` without stored
-        markouts, oldest first, from ``lookback`` before the latest one stored (all fills when
-        none is stored yet)."""
+    def obs_markouts(self, q: AnalyticsQuery, counterparty: str) -> Spec:
+        """The window's fills with their *stored* markouts, as additive sums (the rollups'
+        query: a fill without stored markouts counts as unpriced here, so the rollups only
+        cover days whose fills all have them; the report prices the others itself)."""
+        from_, where, dims, t = self._fills(q, counterparty, quote=False)
+        f = t["f"]
         fm = FillMarkout.__table__.alias("fm")
-        latest = (await self.session.execute(select(func.max(fm.c.filled_at)))).scalar()
+        from_ = from_.join(
+            fm, and_(fm.c.fill_id == f.c.id, *self._after(fm.c.filled_at, q)), isouter=True
+        )
+        qty = _f(f.c.quantity)
+        cols: list[ColumnElement[Any]] = [qty.label("qty")]
+        aggs = [Agg("fills", "count"), Agg("quantity", "sum", "qty")]
+        for h in HORIZON_NAMES:
+            m = fm.c[f"markout_{h}_usd"]
+            cols += [
+                m.label(f"m_{h}"),
+                case((m.is_not(None), qty), else_=0.0).label(f"q_{h}"),
+                (m * qty).label(f"usd_{h}"),
+            ]
+            aggs += [
+                Agg(f"priced_{h}", "count_nonnull", f"m_{h}"),
+                Agg(f"qty_{h}", "sum", f"q_{h}"),
+                Agg(f"markout_{h}_usd", "sum", f"usd_{h}"),
+            ]
+        obs = select(*dims, *cols).select_from(from_).where(*where)
+        return Spec(obs, len(q.group_by), aggs)
+
+    async def unmarked_fills(
+        self, before: datetime, limit: int, since: datetime | None = None
+    ) -> list[MarkoutFill]:
+        """Up to ``limit`` client and dealer fills made in ``[since, before)`` without stored
+        markouts, oldest first."""
         f = Fill.__table__.alias("f")
         r = Rfq.__table__.alias("r")
         stored = FillMarkout.__table__.alias("stored")
@@ -679,8 +704,8 @@ class AnalyticsRepository:
             f.c.filled_at < before,
             stored.c.fill_id.is_(None),
         ]
-        if latest is not None:
-            where.append(f.c.filled_at >= latest - lookback)
+        if since is not None:
+            where.append(f.c.filled_at >= since)
         stmt = (
             select(*_markout_fill_columns(f, r), literal(False), null(), null(), null())
             .select_from(
@@ -693,6 +718,24 @@ class AnalyticsRepository:
             .limit(limit)
         )
         return [_markout_fill(row, ()) for row in (await self.session.execute(stmt))]
+
+    async def first_unmarked(self, since: datetime | None) -> datetime | None:
+        """When the earliest client or dealer fill made from ``since`` without stored
+        markouts was made."""
+        f = Fill.__table__.alias("f")
+        stored = FillMarkout.__table__.alias("stored")
+        where: list[ColumnElement[bool]] = [
+            f.c.counterparty.in_(("client", "dealer")),
+            stored.c.fill_id.is_(None),
+        ]
+        if since is not None:
+            where.append(f.c.filled_at >= since)
+        first: datetime | None = await self.session.scalar(
+            select(func.min(f.c.filled_at))
+            .select_from(f.join(stored, stored.c.fill_id == f.c.id, isouter=True))
+            .where(*where)
+        )
+        return first
 
     async def store_markouts(
         self, fills: Sequence[MarkoutFill], per_unit: np.ndarray, now: datetime

@@ -30,7 +30,7 @@ hour, or by or filtered by a dimension no cube of the report has, reads the raw 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -68,9 +68,10 @@ DEALER_CUBES: tuple[tuple[Dim, ...], ...] = (
 #: the calibration report's probability buckets that are rolled up (its default)
 CALIBRATION_BUCKETS = 10
 MAX_KEYS = 4
-MAX_MEASURES = 8
+MAX_MEASURES = 12
 
 SpecFn = Callable[[AnalyticsRepository, AnalyticsQuery], Spec]
+RawFn = Callable[[AnalyticsQuery], Awaitable[list[AggRow]]]
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class Rollup:
     spec: SpecFn
     cubes: tuple[tuple[Dim, ...], ...]
     extra: int = 0
+    #: reads stored markouts: rolled up only where every fill has them
+    markouts: bool = False
 
 
 ROLLUPS: dict[str, Rollup] = {
@@ -100,6 +103,18 @@ ROLLUPS: dict[str, Rollup] = {
             "price_improvement_dealer",
             lambda repo, q: repo.obs_price_improvement(q, "dealer"),
             DEALER_CUBES,
+        ),
+        Rollup(
+            "markouts_client",
+            lambda repo, q: repo.obs_markouts(q, "client"),
+            RFQ_CUBES,
+            markouts=True,
+        ),
+        Rollup(
+            "markouts_dealer",
+            lambda repo, q: repo.obs_markouts(q, "dealer"),
+            DEALER_CUBES,
+            markouts=True,
         ),
         Rollup(
             "calibration_hit",
@@ -189,30 +204,56 @@ async def watermark(session: AsyncSession, name: str, cube: Sequence[Dim]) -> da
     return None if state is None else state.through
 
 
+async def markouts_watermark(session: AsyncSession) -> datetime | None:
+    """The earliest watermark of the markouts' rollups (None while one has none): every fill
+    of the RFQs before it has stored markouts."""
+    names = [r.name for r in ROLLUPS.values() if r.markouts]
+    cubes = sum(len(ROLLUPS[n].cubes) for n in names)
+    got = (
+        await session.execute(
+            select(func.count(), func.min(AnalyticsRollupState.through)).where(
+                AnalyticsRollupState.report.in_(names)
+            )
+        )
+    ).one()
+    return _midnight(got[1]) if got[0] == cubes and got[1] is not None else None
+
+
 # ------------------------------------------------------------------------------ reading
 
 
 async def report_rows(
-    repo: AnalyticsRepository, name: str, q: AnalyticsQuery, *, use_rollups: bool = True
+    repo: AnalyticsRepository,
+    name: str,
+    q: AnalyticsQuery,
+    *,
+    use_rollups: bool = True,
+    raw: RawFn | None = None,
 ) -> list[AggRow]:
     """The report's rows over the window: from the rollups where they cover whole days, else
-    from the raw rows (see the module's docstring)."""
+    from the raw rows (see the module's docstring). ``raw``: how the report computes a
+    window from the raw rows, when not with its observation query (its rows then carry the
+    additive measures, as :func:`additive` names them)."""
     rollup = ROLLUPS[name]
     spec = rollup.spec(repo, q)
+    add = additive(spec.aggs)
+
+    async def from_raw(w: AnalyticsQuery, aggs: Sequence[Agg]) -> list[AggRow]:
+        if raw is not None:
+            return await raw(w)
+        return await repo.run(dataclasses.replace(rollup.spec(repo, w), aggs=aggs))
+
     cube = choose_cube(rollup, q) if use_rollups else None
     through = await watermark(repo.session, name, cube) if cube is not None else None
-    if cube is None or through is None:
-        return await repo.run(spec)
-    d0, d1 = ceil_day(q.since), min(floor_day(q.until), through)
-    if d0 >= d1:
-        return await repo.run(spec)
-    add = additive(spec.aggs)
+    d0 = ceil_day(q.since)
+    d1 = min(floor_day(q.until), through) if through is not None else d0
+    if cube is None or d0 >= d1:
+        return await from_raw(q, spec.aggs)
     dims: list[Dim | None] = [*q.group_by, *([None] * rollup.extra)]
     parts: list[list[AggRow]] = []
     for since, until in ((q.since, _midnight(d0)), (_midnight(d1), q.until)):
         if since < until:
-            part = rollup.spec(repo, dataclasses.replace(q, since=since, until=until))
-            parts.append(await repo.run(dataclasses.replace(part, aggs=add)))
+            parts.append(await from_raw(dataclasses.replace(q, since=since, until=until), add))
     parts.append(await _read(repo.session, rollup, cube, q, d0, d1, add))
     return _finish(_merge(parts, dims, add), spec.aggs)
 
@@ -279,8 +320,13 @@ def _finish(rows: Sequence[AggRow], aggs: Sequence[Agg]) -> list[AggRow]:
 # ------------------------------------------------------------------------------ writing
 
 
-async def complete_before(session: AsyncSession, now: datetime) -> date:
-    """The first day that is not complete yet (see the module's docstring)."""
+async def complete_before(
+    repo: AnalyticsRepository, now: datetime, markouts_since: datetime | None = None
+) -> tuple[date, date]:
+    """The first day that is not complete yet (see the module's docstring), and the first
+    one for the markouts' rollups: before the day before the first fill (made from
+    ``markouts_since``) that has no stored markouts yet."""
+    session = repo.session
     limit = floor_day(now - SLACK)
     open_rfq = await session.scalar(select(func.min(Rfq.created_at)).where(Rfq.state.in_(OPEN)))
     pending = await session.scalar(
@@ -289,7 +335,10 @@ async def complete_before(session: AsyncSession, now: datetime) -> date:
     for t in (open_rfq, pending):
         if t is not None:
             limit = min(limit, floor_day(t))
-    return limit
+    unmarked = await repo.first_unmarked(markouts_since)
+    # an RFQ's fills are made within a day of it: the RFQs of the day before may have some
+    marked = limit if unmarked is None else min(limit, floor_day(unmarked - SLACK))
+    return limit, marked
 
 
 async def first_day(session: AsyncSession) -> date | None:

@@ -369,28 +369,19 @@ class AnalyticsService:
         if counterparty is Counterparty.CLIENT:
             self._no_dealer(q, "client fills have no dealer; use counterparty=dealer")
         repo = await self._repo(session)
-        fills = await repo.markout_fills(q, counterparty.value)
-        per_unit = np.full((len(fills), len(MARKOUT_HORIZONS_S)), np.nan)
-        todo = []
-        for i, f in enumerate(fills):
-            if f.stored is not None and self.use_stored_markouts:
-                per_unit[i] = f.stored
-                continue
-            hit = self.markout_cache.get(f.fill_id)
-            if hit is None:
-                todo.append(i)
-            else:
-                per_unit[i] = hit
-        if todo:
-            # not stored yet (recent, or the job has not run): priced now
-            new = [fills[i] for i in todo]
-            priced = await price_fills(repo, new)
-            per_unit[todo] = priced
-            final_before = datetime.now(UTC) - FINAL_AFTER
-            for f, values in zip(new, priced, strict=True):
-                if f.filled_at < final_before:
-                    self.markout_cache.put(f.fill_id, tuple(float(x) for x in values))
-        rows = markout_aggregates(fills, per_unit)
+
+        async def priced(w: AnalyticsQuery) -> list[AggRow]:
+            return await self._markout_rows(repo, w, counterparty.value)
+
+        rows = await ru.report_rows(
+            repo,
+            f"markouts_{counterparty.value}",
+            q,
+            use_rollups=self.use_rollups and self.use_stored_markouts,
+            raw=priced,
+        )
+        # an ungrouped sum over days without fills is one empty row: no fills, no row
+        rows = [(key, v) for key, v in rows if v["fills"]]
 
         def build(group: dict[str, GroupValue], v: dict[str, Any]) -> MarkoutRow:
             qty = float(v["quantity"])
@@ -416,6 +407,33 @@ class AnalyticsService:
             **self._meta(q, f"markouts_{counterparty.value}", "fill", notes),
             rows=_rows(q, rows, build),
         )
+
+    async def _markout_rows(
+        self, repo: AnalyticsRepository, q: AnalyticsQuery, counterparty: str
+    ) -> list[AggRow]:
+        """Markout sums per group from the fills: their stored markouts, else priced now."""
+        fills = await repo.markout_fills(q, counterparty)
+        per_unit = np.full((len(fills), len(MARKOUT_HORIZONS_S)), np.nan)
+        todo = []
+        for i, f in enumerate(fills):
+            if f.stored is not None and self.use_stored_markouts:
+                per_unit[i] = f.stored
+                continue
+            hit = self.markout_cache.get(f.fill_id)
+            if hit is None:
+                todo.append(i)
+            else:
+                per_unit[i] = hit
+        if todo:
+            # not stored yet (recent, or the job has not run): priced now
+            new = [fills[i] for i in todo]
+            priced = await price_fills(repo, new)
+            per_unit[todo] = priced
+            final_before = datetime.now(UTC) - FINAL_AFTER
+            for f, values in zip(new, priced, strict=True):
+                if f.filled_at < final_before:
+                    self.markout_cache.put(f.fill_id, tuple(float(x) for x in values))
+        return markout_aggregates(fills, per_unit)
 
     @report
     async def calibration(

@@ -35,7 +35,7 @@ class AnalyticsRollup(IdMixin, Base):
     """One group of one report's additive measures over the RFQs created on one UTC day.
 
     ``report`` names the observation query, ``cube`` its grouping dimensions (comma-separated,
-    stored in ``k0…k3`` in that order, as text); ``m0…m7`` are the report's measures in the
+    stored in ``k0…k3`` in that order, as text); ``m0…m11`` are the report's measures in the
     order :mod:`app.analytics.rollup` lists them."""
 
     __tablename__ = "analytics_rollup"
@@ -56,6 +56,10 @@ class AnalyticsRollup(IdMixin, Base):
     m5: Mapped[float | None] = mapped_column(Float, default=None)
     m6: Mapped[float | None] = mapped_column(Float, default=None)
     m7: Mapped[float | None] = mapped_column(Float, default=None)
+    m8: Mapped[float | None] = mapped_column(Float, default=None)
+    m9: Mapped[float | None] = mapped_column(Float, default=None)
+    m10: Mapped[float | None] = mapped_column(Float, default=None)
+    m11: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class AnalyticsRollupState(Base):

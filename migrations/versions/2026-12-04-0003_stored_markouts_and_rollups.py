@@ -40,7 +40,7 @@ def upgrade() -> None:
     sa.Column('cube', sa.String(length=120), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     *(sa.Column(f'k{i}', sa.String(length=200), nullable=True) for i in range(4)),
-    *(sa.Column(f'm{i}', sa.Float(), nullable=True) for i in range(8)),
+    *(sa.Column(f'm{i}', sa.Float(), nullable=True) for i in range(12)),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_analytics_rollup'))
     )

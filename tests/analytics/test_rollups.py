@@ -46,7 +46,9 @@ WINDOWS = [
 async def rolled(
     seeded: Seeded, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> tuple[int, dict[str, date]]:
-    return await jobs.refresh_rollups(sessionmaker, NOW)
+    result = await jobs.refresh(sessionmaker, NOW)  # markouts stored, then the rollups
+    assert result.markouts_stored > 0
+    return result.rollup_rows, result.through
 
 
 @pytest.fixture(autouse=True)
@@ -175,6 +177,30 @@ class TestRollups:
         again = sorted(map(tuple, (await session.execute(select(*cols))).all()), key=repr)
         assert written == len(first) == len(again)
         assert again == first
+
+    async def test_markouts_are_rolled_up_only_where_every_fill_has_them_stored(
+        self, seeded, sessionmaker, api, analyst, session
+    ):
+        _, through = await jobs.refresh_rollups(sessionmaker, NOW)
+        first = date(2026, 2, 27)  # the outside RFQ, traded: its fill has none stored yet
+        assert {k for k, v in through.items() if v != OPEN_DAY} == {
+            f"{r.name}:{ru.cube_name(c)}"
+            for r in ru.ROLLUPS.values()
+            if r.markouts
+            for c in r.cubes
+        }
+        assert {v for v in through.values() if v != OPEN_DAY} == {first}
+        log = await ex.load(session)
+        await check_reports(api, analyst, log)  # markouts from the raw rows meanwhile
+        # the markouts of fills made up to Mar 2 10:00 are stored: the rollups move to the
+        # day before the first fill still without them
+        assert await jobs.store_markouts(sessionmaker, at(2, 11.0))
+        _, through = await jobs.refresh_rollups(sessionmaker, NOW)
+        assert {v for v in through.values() if v != OPEN_DAY} == {date(2026, 3, 1)}
+        await jobs.store_markouts(sessionmaker, NOW)
+        _, through = await jobs.refresh_rollups(sessionmaker, NOW)
+        assert set(through.values()) == {OPEN_DAY}
+        await check_reports(api, analyst, log)
 
     def test_the_cube_is_chosen_by_grouping_and_filters(self):
         from app.analytics.dimensions import Dim
