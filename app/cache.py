@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
 
@@ -32,6 +32,10 @@ class Cache(Protocol):
         ...
 
     async def publish(self, channel: str, message: str) -> None: ...
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        """Publish ``(channel, message)`` pairs in order, in one round trip."""
+        ...
+
     def subscribe(self, channel: str, ready: asyncio.Event | None = None) -> AsyncIterator[str]:
         """Messages published on ``channel`` from now on; ``ready`` is set once subscribed."""
         ...
@@ -90,6 +94,10 @@ class MemoryCache:
     async def publish(self, channel: str, message: str) -> None:
         for queue in list(self._subs.get(channel, ())):
             queue.put_nowait(message)
+
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        for channel, message in messages:
+            await self.publish(channel, message)
 
     async def subscribe(
         self, channel: str, ready: asyncio.Event | None = None
@@ -158,6 +166,13 @@ class RedisCache:
     async def publish(self, channel: str, message: str) -> None:
         async with self._guard():
             await self._redis.publish(channel, message)
+
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        async with self._guard():
+            pipe = self._redis.pipeline(transaction=False)
+            for channel, message in messages:
+                pipe.publish(channel, message)
+            await pipe.execute()
 
     async def subscribe(
         self, channel: str, ready: asyncio.Event | None = None

@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     db_pool_size: int = 10
     db_pool_timeout_s: float = 5.0
+    # A round trip before every checkout. Off: a connection broken by a database restart fails
+    # its first statement, that request gets 503 + Retry-After and SQLAlchemy drops the whole
+    # pool, so the next ones reconnect (tests/faults). On: that one request is spared.
+    db_pool_pre_ping: bool = False
     db_echo: bool = False
     log_level: str = "INFO"
     log_json: bool = True

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import MetaData, Numeric, String, event
+from sqlalchemy import MetaData, Numeric, String, event, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -115,7 +115,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout_s,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.db_pool_pre_ping,
         connect_args={"command_timeout": 10, "timeout": settings.db_pool_timeout_s},
     )
 
@@ -128,3 +128,55 @@ async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator
     """One transaction: committed when the block ends cleanly, rolled back otherwise."""
     async with maker() as session, session.begin():
         yield session
+
+
+# ------------------------------------------------------------------------ staged inserts
+_STAGED = "staged_inserts"
+
+
+def stage(session: AsyncSession, *rows: Base) -> None:
+    """Queue new rows for :func:`write_staged`: multi-row Core INSERTs, one per table, instead
+    of the ORM unit of work (whose per-object bookkeeping dominated the create-and-quote path).
+
+    Staged objects stay transient: the caller keeps using them as plain values. Only rows that
+    nothing flushed by the ORM in the same transaction refers to may be staged (they are
+    written last, just before the commit)."""
+    session.info.setdefault(_STAGED, []).extend(rows)
+
+
+async def write_staged(session: AsyncSession) -> None:
+    """Write the staged rows, parents before children (the metadata's dependency order)."""
+    staged: list[Base] = session.info.pop(_STAGED, [])
+    if not staged:
+        return
+    by_table: dict[Any, list[dict[str, Any]]] = {}
+    for obj in staged:
+        by_table.setdefault(obj.__table__, []).append(_row_of(obj))
+    ordered = [(t, by_table.pop(t)) for t in Base.metadata.sorted_tables if t in by_table]
+    if by_table:  # pragma: no cover - every model's table is in the metadata
+        raise RuntimeError(f"staged rows for unknown tables: {list(by_table)}")
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql" and len(ordered) > 1:
+        # One statement, one round trip: every INSERT but the last in a WITH clause. Postgres
+        # checks the foreign keys at the end of the statement, when all the rows exist.
+        *first, (last, last_rows) = ordered
+        ctes = [insert(t).values(rows).cte(f"staged_{t.name}") for t, rows in first]
+        await session.execute(insert(last).values(last_rows).add_cte(*ctes))
+        return
+    for table, rows in ordered:
+        await session.execute(insert(table), rows)
+
+
+def _row_of(obj: Base) -> dict[str, Any]:
+    """The object's column values; a column left unset takes its Python default, which is
+    also set on the object (so that what the caller shows is what was stored)."""
+    row: dict[str, Any] = {}
+    values = obj.__dict__
+    for column in obj.__table__.columns:
+        value = values.get(column.key)
+        if value is None and column.default is not None and column.key not in values:
+            default = column.default
+            value = default.arg(None) if default.is_callable else default.arg
+            setattr(obj, column.key, value)
+        row[column.key] = value
+    return row

@@ -22,7 +22,9 @@ log = structlog.get_logger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies are ``async def`` even when they do not await: FastAPI runs plain ``def``
+# dependencies in its thread pool, a thread hand-off per call on the hot path.
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.rfqdesk
     return state
 
@@ -37,11 +39,11 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_settings_dep(state: StateDep) -> Settings:
+async def get_settings_dep(state: StateDep) -> Settings:
     return state.settings
 
 
-def get_cache(state: StateDep) -> Cache:
+async def get_cache(state: StateDep) -> Cache:
     return state.cache
 
 

@@ -17,11 +17,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cache import Cache, CacheUnavailable
+from app.db import write_staged
 from app.metrics import STAGE_LATENCY
 
 log = structlog.get_logger(__name__)
 AfterCommit = Callable[[], Awaitable[None]]
 _background: set[asyncio.Task[None]] = set()
+_EVENTS = "events_to_publish"
 
 
 def after_commit(session: AsyncSession, work: AfterCommit) -> None:
@@ -31,6 +33,7 @@ def after_commit(session: AsyncSession, work: AfterCommit) -> None:
 async def run_after_commit(session: AsyncSession) -> None:
     """Start the registered work, in order, in the background (it must not delay the response)."""
     works = session.info.pop("after_commit", [])
+    session.info.pop(_EVENTS, None)  # the next transaction queues its own
     if works:
         task = asyncio.create_task(_in_order(works))
         _background.add(task)
@@ -47,11 +50,13 @@ async def _in_order(works: list[AfterCommit]) -> None:
 
 @asynccontextmanager
 async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction; its after-commit work runs once it has committed."""
+    """One transaction; rows staged with :func:`app.db.stage` are written at its end, and its
+    after-commit work runs once it has committed."""
     async with maker() as session:
         async with session.begin():
             yield session
             committing = time.perf_counter()
+            await write_staged(session)
         STAGE_LATENCY.labels("persist").observe(time.perf_counter() - committing)
         await run_after_commit(session)
 
@@ -69,12 +74,19 @@ class EventBus:
     def publish_after_commit(
         self, session: AsyncSession, channel: str, event: dict[str, Any]
     ) -> None:
+        """Queue an event; a unit of work's events go out together, in order, in one round
+        trip once it has committed."""
         payload = json.dumps(event, default=str)
+        queued: list[tuple[str, str]] | None = session.info.get(_EVENTS)
+        if queued is not None:
+            queued.append((channel, payload))
+            return
+        queued = session.info[_EVENTS] = [(channel, payload)]
 
         async def _publish() -> None:
             try:
-                await self.cache.publish(channel, payload)
+                await self.cache.publish_many(queued)
             except CacheUnavailable:
-                log.warning("event_publish_failed", channel=channel)
+                log.warning("event_publish_failed", channels=sorted({c for c, _ in queued}))
 
         after_commit(session, _publish)

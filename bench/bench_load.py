@@ -60,8 +60,10 @@ async def fresh_db(name: str) -> None:
         await conn.close()
 
 
-def wait_up(url: str) -> None:
-    for _ in range(600):
+def wait_up(url: str, timeout_s: float = 240.0) -> None:
+    """Until ``url`` answers (each worker loads the intent model and xgboost models first)."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
         try:
             httpx.get(url, timeout=0.5)
             return
@@ -98,6 +100,14 @@ def wrk(url: str, seconds: int, connections: int, key: str = "") -> dict[str, ob
     r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
     r["p50_ms"], r["p99_ms"] = r.pop("p50_us") / 1000, r.pop("p99_us") / 1000
     return r
+
+
+async def stored_rfqs(db: str) -> int:
+    conn = await asyncpg.connect(f"{PG}/{db}")
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM rfq"))
+    finally:
+        await conn.close()
 
 
 def run(workers: int, seconds: int, connections: int) -> dict[str, object]:
@@ -145,7 +155,9 @@ def run(workers: int, seconds: int, connections: int) -> dict[str, object]:
         wait_up(f"http://127.0.0.1:{p_bare}/docs")
         wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", 3, connections, key)  # warm-up
         wrk(f"http://127.0.0.1:{p_bare}/bare", 3, connections)
+        before = asyncio.run(stored_rfqs(db))
         svc_r = wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", seconds, connections, key)
+        svc_r["stored"] = asyncio.run(stored_rfqs(db)) - before
         bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections)
     finally:
         for p in (svc, bare):
@@ -173,6 +185,14 @@ def main() -> None:
     (out / "load.json").write_text(json.dumps(results, indent=2))
     for r in results:
         s, b = r["create_and_quote"], r["bare_insert"]
+        created = s["statuses"].get("201", 0)
+        lost = s["requests"] - created
+        print(
+            f"workers={r['workers']}: {created} of {s['requests']} answered 201, "
+            f"{s['stored']} RFQs stored during the run (>= the 201s: requests in flight when wrk"
+            " stopped are stored too)"
+            + ("" if lost == 0 and s["stored"] >= created else "  <-- NOT ALL 201 / NOT ALL STORED")
+        )
         print(
             f"workers={r['workers']} conns={r['connections']}: "
             f"create-and-quote {s['rps']:.0f} req/s "

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import Cache, CacheUnavailable
 from app.config import DealerSettings, MlSettings
+from app.db import stage
 from app.dealers.client import CallResult, DealerClient
 from app.dealers.quotes import record_quote
 from app.dealers.selection import Candidate, Selection, SelectionParams, choose_dealers
@@ -173,10 +174,10 @@ class DealerFanout:
             )
             if not ranked.selected:
                 req.outcome, req.error = "skipped", ranked.reason
-                session.add(req)
+                stage(session, req)
                 continue
             req.sent_at, req.deadline_at = now, deadline
-            session.add(req)
+            stage(session, req)
             msg = QuoteRequestMessage(
                 request_id=req.id,
                 rfq_id=rfq.id,
@@ -202,7 +203,6 @@ class DealerFanout:
                     msg.model_dump(mode="json"),
                 )
             )
-        await session.flush()
         return planned, selection
 
     async def fan_out(

@@ -13,6 +13,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import DealerSettings, PricingSettings
+from app.db import stage
 from app.dealers.quotes import cover_price
 from app.errors import Conflict, Unprocessable
 from app.marketdata.errors import MarketDataError
@@ -105,8 +106,8 @@ class PricingService:
         dealer_quotes: Sequence[DealerQuote] = (),
         dealer_settings: DealerSettings | None = None,
     ) -> ClientQuote:
-        """Apply the cover policy to the model's prices; add the quote and its snapshot to the
-        session (written by the caller's next flush)."""
+        """Apply the cover policy to the model's prices; stage the quote and its snapshot
+        (written when the caller's unit of work ends, see :func:`app.db.stage`)."""
         snap, calc = priced.snap, priced.calc
         stored = MarketSnapshot(
             id=new_id(),
@@ -116,7 +117,7 @@ class PricingService:
             spot=Decimal(repr(snap.spot)),
             data=snap.to_dict(),
         )
-        session.add(stored)
+        stage(session, stored)
         quote = _client_quote(
             rfq, calc, stored, now, self.settings.quote_valid_ms, self.hit.version, priced.inventory
         )
@@ -157,7 +158,7 @@ class PricingService:
                     + "; ".join(f"{k}: {v.get('refused')}" for k, v in cover_notes.items()),
                     code="no_cover",
                 )
-        session.add(quote)  # the caller's next flush (or commit) writes it
+        stage(session, quote)  # written when the caller's unit of work ends
         return quote
 
     async def quote(self, session: AsyncSession, rfq: Rfq, now: datetime) -> ClientQuote:

@@ -33,7 +33,7 @@ Sales = Annotated[Principal, Depends(require(Role.SALES, Role.BOT))]
 Reader = Annotated[Principal, Depends(require(Role.SALES, Role.BOT, Role.ANALYST))]
 
 
-def _service(state: StateDep) -> RfqService:
+async def _service(state: StateDep) -> RfqService:
     service: RfqService = state.services["rfq"]
     return service
 

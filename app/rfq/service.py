@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.service import Principal
 from app.config import DealerSettings, RfqSettings
+from app.db import stage
 from app.dealers.fanout import DealerFanout, PlannedRequest
 from app.dealers.quotes import live_quotes
 from app.dealers.selection import Selection, selection_summary
@@ -150,22 +151,15 @@ class RfqService:
         """
         now = self.clock()
         async with unit_of_work(maker) as session:
-            rfq = await self._insert(session, body, principal, channel, conversation_id, now)
-            rfq_id = rfq.id
-            if self.pricing is None:
-                return Created(rfq)
-            await self.transition(
-                session, rfq, RfqState.QUOTING, actor="pricing", now=now, flush=False
-            )
-            priced = await self.pricing.model_quote(session, rfq)
-            planned: list[PlannedRequest] = []
-            selection = None
-            if self.fanout is not None:
-                planned, selection = await self.fanout.plan(
-                    session, rfq, priced.calc.theo_coin, now, priced.calc.greeks, priced.snap.spot
-                )
-            if not planned:
-                return Created(rfq, await self._quote(session, rfq, priced, now, (), selection))
+            rfq = self._new_rfq(body, principal, channel, conversation_id, now)
+            self._publish(session, rfq, "created")
+            quote, planned, selection, priced = await self._price_and_plan(session, rfq, now)
+            # one multi-row INSERT per table when the unit of work ends (app.db.stage)
+            stage(session, rfq, *rfq.legs, *rfq.events)
+        if not planned:
+            return Created(rfq, quote)
+        rfq_id = rfq.id
+        assert priced is not None  # noqa: S101 - dealers are planned only for a priced RFQ
         assert self.fanout is not None  # noqa: S101 - planned is empty without a fanout
         deadline = now + timedelta(milliseconds=self.fanout.settings.deadline_ms)
         results = await self.fanout.fan_out(rfq_id, planned, deadline)
@@ -192,6 +186,24 @@ class RfqService:
                     )
             raise
 
+    async def _price_and_plan(
+        self, session: AsyncSession, rfq: Rfq, now: datetime
+    ) -> tuple[ClientQuote | None, list[PlannedRequest], Selection | None, Priced | None]:
+        """Price a new RFQ; quote it at once when no dealer is to be asked."""
+        if self.pricing is None:
+            return None, [], None, None
+        await self.transition(session, rfq, RfqState.QUOTING, actor="pricing", now=now, flush=False)
+        priced = await self.pricing.model_quote(session, rfq)
+        planned: list[PlannedRequest] = []
+        selection = None
+        if self.fanout is not None:
+            planned, selection = await self.fanout.plan(
+                session, rfq, priced.calc.theo_coin, now, priced.calc.greeks, priced.snap.spot
+            )
+        if planned:
+            return None, planned, selection, priced
+        return await self._quote(session, rfq, priced, now, (), selection), [], selection, priced
+
     async def _quote(
         self,
         session: AsyncSession,
@@ -217,9 +229,8 @@ class RfqService:
         await self.transition(session, rfq, RfqState.QUOTED, actor="pricing", now=self.clock())
         return quote
 
-    async def _insert(
+    def _new_rfq(
         self,
-        session: AsyncSession,
         body: RfqCreate,
         principal: Principal | None,
         channel: str,
@@ -252,6 +263,7 @@ class RfqService:
         )
         rfq.legs = [
             RfqLeg(
+                rfq_id=rfq.id,
                 leg_index=i,
                 instrument=leg.instrument.name,
                 expiry=leg.instrument.expiry,
@@ -265,6 +277,7 @@ class RfqService:
         actor = principal.name if principal else channel
         rfq.events = [
             RfqEvent(
+                rfq_id=rfq.id,
                 seq=1,
                 at=now,
                 from_state=None,
@@ -273,7 +286,6 @@ class RfqService:
                 actor=actor,
             )
         ]
-        session.add(rfq)  # flushed with the rest of the unit of work (ids are made here)
         structlog.contextvars.bind_contextvars(rfq_id=str(rfq.id))
         RFQ_CREATED.labels(underlying, structure.value, channel).inc()
         log.info(
@@ -285,7 +297,6 @@ class RfqService:
             quantity=str(body.quantity),
             legs=len(legs),
         )
-        self._publish(session, rfq, "created")
         return rfq
 
     # ------------------------------------------------------------------ reads
@@ -441,6 +452,7 @@ class RfqService:
         # the flush (StaleDataError, answered 409)
         rfq.events.append(
             RfqEvent(
+                rfq_id=rfq.id,
                 seq=max((e.seq for e in rfq.events), default=0) + 1,
                 at=at,
                 from_state=current.value,
