@@ -250,12 +250,12 @@ async def report_rows(
     if cube is None or d0 >= d1:
         return await from_raw(q, spec.aggs)
     dims: list[Dim | None] = [*q.group_by, *([None] * rollup.extra)]
-    parts: list[list[AggRow]] = []
+    parts: list[Sequence[tuple[tuple[Any, ...], Any]]] = []
     for since, until in ((q.since, _midnight(d0)), (_midnight(d1), q.until)):
         if since < until:
             parts.append(await from_raw(dataclasses.replace(q, since=since, until=until), add))
     parts.append(await _read(repo.session, rollup, cube, q, d0, d1, add))
-    return _finish(_merge(parts, dims, add), spec.aggs)
+    return _finish(_merge(parts, dims, add), spec.aggs, add)
 
 
 async def _read(
@@ -266,7 +266,7 @@ async def _read(
     d0: date,
     d1: date,
     add: Sequence[Agg],
-) -> list[AggRow]:
+) -> list[tuple[tuple[Any, ...], list[Any]]]:
     t = AnalyticsRollup.__table__
     key = {dim: t.c[f"k{i}"] for i, dim in enumerate(cube)}
     cols = [t.c.day if d is Dim.DAY else key[d] for d in q.group_by]
@@ -280,38 +280,56 @@ async def _read(
     if cols:
         stmt = stmt.group_by(*cols)
     n = len(cols)
-    return [
-        (tuple(row[:n]), {a.name: row[n + j] for j, a in enumerate(add)})
-        for row in (await session.execute(stmt)).all()
-    ]
+    # the measures as a list in ``add``'s order (what _merge adds up)
+    return [(tuple(row[:n]), list(row[n:])) for row in (await session.execute(stmt)).all()]
 
 
 def _merge(
-    parts: Sequence[Sequence[AggRow]], dims: Sequence[Dim | None], add: Sequence[Agg]
-) -> list[AggRow]:
-    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    parts: Sequence[Sequence[tuple[tuple[Any, ...], Any]]],
+    dims: Sequence[Dim | None],
+    add: Sequence[Agg],
+) -> list[tuple[tuple[Any, ...], list[Any]]]:
+    """The parts' rows added up by group; a row's measures by name, or as a list in
+    ``add``'s order (the rollup table's); the result's as lists."""
+    norms = [_normalizer(d) for d in dims]
+    names = [a.name for a in add]
+    out: dict[tuple[Any, ...], list[Any]] = {}
     for rows in parts:
         for key, values in rows:
-            k = tuple(_norm(d, v) for d, v in zip(dims, key, strict=True))
-            acc = out.setdefault(k, dict.fromkeys(a.name for a in add))
-            for a in add:
-                v = values.get(a.name)
+            k = tuple([f(v) for f, v in zip(norms, key, strict=True)])
+            new = list(values) if isinstance(values, list) else [values.get(n) for n in names]
+            acc = out.get(k)
+            if acc is None:
+                out[k] = new
+                continue
+            for j, v in enumerate(new):
                 if v is not None:
-                    acc[a.name] = float(v) + (acc[a.name] or 0.0)
+                    acc[j] = v if acc[j] is None else acc[j] + v
     return list(out.items())
 
 
-def _finish(rows: Sequence[AggRow], aggs: Sequence[Agg]) -> list[AggRow]:
+def _normalizer(dim: Dim | None) -> Callable[[Any], Any]:
+    def norm(value: Any) -> Any:
+        return _norm(dim, value)
+
+    return norm
+
+
+def _finish(
+    rows: Sequence[tuple[tuple[Any, ...], list[Any]]], aggs: Sequence[Agg], add: Sequence[Agg]
+) -> list[AggRow]:
+    at = {a.name: j for j, a in enumerate(add)}
     out: list[AggRow] = []
     for key, v in rows:
         values: dict[str, float | int | None] = {}
         for a in aggs:
             if a.kind in ("count", "count_nonnull"):
-                values[a.name] = round(v[a.name] or 0.0)
+                values[a.name] = round(v[at[a.name]] or 0)
             elif a.kind == "sum":
-                values[a.name] = v[a.name]
+                x = v[at[a.name]]
+                values[a.name] = None if x is None else float(x)
             else:  # mean
-                s, n = v[f"{a.name}__sum"], v[f"{a.name}__n"]
+                s, n = v[at[f"{a.name}__sum"]], v[at[f"{a.name}__n"]]
                 values[a.name] = float(s) / float(n) if s is not None and n else None
         out.append((key, values))
     return out
