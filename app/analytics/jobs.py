@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 import anyio
 import numpy as np
 import structlog
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.analytics import rollup as ru
@@ -95,30 +95,38 @@ async def refresh_rollups(
     rebuild: bool = False,
     chunk_days: int = ROLLUP_CHUNK_DAYS,
 ) -> tuple[int, dict[str, date]]:
-    """Roll every report up to the first incomplete day; ``rebuild`` first drops every rollup.
+    """Roll every report up to the first incomplete day, from its watermark on. ``rebuild``
+    (after RFQs were written with past creation times): from the log's first day again, each
+    run of days replaced in one transaction as usual, so that reports stay consistent
+    meanwhile; rollups no longer defined and days before the log's first are dropped.
     Returns the rows written and each rollup's watermark."""
     now = now or datetime.now(UTC)
     async with maker() as session, session.begin():
         repo = AnalyticsRepository(session)
         if not await repo.try_lock(LOCK_ROLLUPS):
             return 0, {}
-        if rebuild:
-            await session.execute(delete(AnalyticsRollup))
-            await session.execute(delete(AnalyticsRollupState))
-        limits = await ru.complete_before(repo, now, await _markouts_since(session))
         first = await ru.first_day(session)
+        if rebuild:
+            await _drop_stale(session, first)
+        limits = await ru.complete_before(
+            repo, now, None if rebuild else await _markouts_since(session)
+        )
     written = 0
     through: dict[str, date] = {}
     for rollup in ru.ROLLUPS.values():
         for cube in rollup.cubes:
             key = f"{rollup.name}:{ru.cube_name(cube)}"
+            again = rebuild
             while True:
                 async with maker() as session, session.begin():
                     repo = AnalyticsRepository(session)
                     await repo.prepare(JOB_TIMEOUT_S)
                     if not await repo.try_lock(LOCK_ROLLUPS):
                         return written, through
-                    start = await ru.watermark(session, rollup.name, cube) or first or limits[0]
+                    start = (None if again else await ru.watermark(session, rollup.name, cube)) or (
+                        first or limits[0]
+                    )
+                    again = False
                     limit = limits[1] if rollup.markouts else limits[0]
                     end = min(start + timedelta(days=chunk_days), limit)
                     if end <= start:
@@ -127,6 +135,21 @@ async def refresh_rollups(
                     written += await ru.roll_up(repo, rollup, cube, start, end)
                     through[key] = end
     return written, through
+
+
+async def _drop_stale(session: AsyncSession, first: date | None) -> None:
+    defined = {(r.name, ru.cube_name(c)) for r in ru.ROLLUPS.values() for c in r.cubes}
+    t, st = AnalyticsRollup, AnalyticsRollupState
+    pairs = {(r, c) for r, c in (await session.execute(select(st.report, st.cube))).all()}
+    pairs |= {(r, c) for r, c in (await session.execute(select(t.report, t.cube).distinct()))}
+    for report, cube in pairs - defined:
+        await session.execute(delete(t).where(t.report == report, t.cube == cube))
+        await session.execute(delete(st).where(st.report == report, st.cube == cube))
+    if first is None:
+        await session.execute(delete(t))
+        await session.execute(delete(st))
+    else:
+        await session.execute(delete(t).where(t.day < first))
 
 
 async def refresh(

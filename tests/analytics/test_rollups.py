@@ -6,6 +6,7 @@ with the rollups' watermark held back by an open RFQ and then released."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from app.analytics import rollup as ru
 from app.analytics.repository import OPEN
 from app.analytics.service import analytics_service
 from app.models import AnalyticsRollup, AnalyticsRollupState, DealerRequest, FillMarkout, Rfq
+from app.models._mixins import new_id
 from tests.analytics import expected as ex
 from tests.analytics.seed import T0, Seeded
 from tests.analytics.test_reports import assert_rows, get_report
@@ -177,6 +179,49 @@ class TestRollups:
         again = sorted(map(tuple, (await session.execute(select(*cols))).all()), key=repr)
         assert written == len(first) == len(again)
         assert again == first
+
+    async def test_rebuild_takes_in_rfqs_written_in_the_past_and_drops_stale_rows(
+        self, rolled, api, analyst, session, sessionmaker
+    ):
+        w = {"since": at(-2).isoformat(), "until": at(3).isoformat()}
+        late = Rfq(
+            id=new_id(),
+            created_at=at(2, 3.0),
+            updated_at=at(2, 3.0),
+            expires_at=at(2, 3.1),
+            state="expired",
+            client="acme",
+            channel="api",
+            underlying="BTC",
+            structure="call",
+            side="buy",
+            quantity=Decimal(10),
+        )
+        session.add(late)
+        session.add_all(
+            [
+                AnalyticsRollup(id=new_id(), report="gone", cube="x", day=at(2).date(), m0=1.0),
+                AnalyticsRollup(
+                    id=new_id(),
+                    report="rfq_hit",
+                    cube="underlying,client,channel",
+                    day=date(2026, 2, 1),
+                    k0="BTC",
+                    m0=5.0,
+                ),
+            ]
+        )
+        await session.commit()
+        log = await ex.load(session)
+        want = ex.rfq_hit_ratio(log, log.window(at(-2), at(3)), ["underlying"])
+        _, stale = await get_report(api, analyst, "hit-ratio", ["underlying"], **w)
+        assert stale[("BTC",)]["requests"] == want[("BTC",)]["requests"] - 1  # not rolled up
+        await jobs.refresh_rollups(sessionmaker, NOW, rebuild=True)
+        _, rows = await get_report(api, analyst, "hit-ratio", ["underlying"], **w)
+        assert_rows(rows, want)
+        t = AnalyticsRollup
+        assert not await session.scalar(select(func.count()).where(t.report == "gone"))
+        assert not await session.scalar(select(func.count()).where(t.day < date(2026, 2, 27)))
 
     async def test_markouts_are_rolled_up_only_where_every_fill_has_them_stored(
         self, seeded, sessionmaker, api, analyst, session
