@@ -175,35 +175,35 @@ class IdempotencyMiddleware:
             await send({"type": "http.response.body", "body": record["body"].encode()})
             return
 
-        status = 500
-        headers: list[tuple[bytes, bytes]] = []
+        # The answer is held back until it is stored for replays and the lock released: a
+        # client that repeats the request as soon as it has the answer gets the replay, never
+        # a 409 from a lock its first request has not yet released.
+        start: Message | None = None
         chunks: list[bytes] = []
+        answered = False
 
         async def _send(message: Message) -> None:
-            nonlocal status, headers
+            nonlocal start, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-            await send(message)
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            answered = True
+            content = b"".join(chunks)
+            await self._finish(cache, done_key, lock_key, _record(fingerprint, start, content))
+            await send(start)
+            await send({"type": "http.response.body", "body": content})
 
         try:
             await self.app(scope, _replay(body), _send)
         finally:
-            record = None
-            if status < 500 and status not in (409, 429):
-                record = {
-                    "fingerprint": fingerprint,
-                    "status": status,
-                    "headers": [
-                        (k.decode(), v.decode())
-                        for k, v in headers
-                        if k.lower() in (b"content-type", b"location")
-                    ],
-                    "body": b"".join(chunks).decode(),
-                }
-            await self._finish(cache, done_key, lock_key, record)
+            if not answered:
+                await self._finish(cache, done_key, lock_key, None)
 
     async def _finish(
         self, cache: Cache, done_key: str, lock_key: str, record: dict[str, Any] | None
@@ -221,6 +221,23 @@ class IdempotencyMiddleware:
                 return
             except CacheUnavailable:
                 log.warning("idempotency_store_failed", attempt=attempt)
+
+
+def _record(fingerprint: str, start: Message, body: bytes) -> dict[str, Any] | None:
+    """What a repeat is answered with; None for answers worth retrying (5xx, 409, 429)."""
+    status = int(start["status"])
+    if status >= 500 or status in (409, 429):
+        return None
+    return {
+        "fingerprint": fingerprint,
+        "status": status,
+        "headers": [
+            (k.decode(), v.decode())
+            for k, v in start.get("headers", [])
+            if k.lower() in (b"content-type", b"location")
+        ],
+        "body": body.decode(),
+    }
 
 
 async def _read_body(receive: Receive) -> bytes:
