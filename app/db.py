@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import MetaData, Numeric, String, event, insert
+from sqlalchemy import MetaData, Numeric, String, bindparam, event, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -159,12 +160,63 @@ async def write_staged(session: AsyncSession) -> None:
     if bind is not None and bind.dialect.name == "postgresql" and len(ordered) > 1:
         # One statement, one round trip: every INSERT but the last in a WITH clause. Postgres
         # checks the foreign keys at the end of the statement, when all the rows exist.
-        *first, (last, last_rows) = ordered
-        ctes = [insert(t).values(rows).cte(f"staged_{t.name}") for t, rows in first]
-        await session.execute(insert(last).values(last_rows).add_cte(*ctes))
+        shape = tuple((t.name, len(rows)) for t, rows in ordered)
+        sql, slots = _combined_insert(shape, bind.dialect)
+        values = {
+            f"{t.name}_{i}_{key}": value
+            for t, rows in ordered
+            for i, row in enumerate(rows)
+            for key, value in row.items()
+        }
+        params = tuple(
+            value if process is None or value is None else process(value)
+            for name, process in slots
+            for value in (values[name],)
+        )
+        connection = await session.connection()
+        await connection.exec_driver_sql(sql, params)
         return
     for table, rows in ordered:
         await session.execute(insert(table), rows)
+
+
+_Slot = tuple[str, Callable[[Any], Any] | None]
+
+
+@functools.lru_cache(maxsize=256)
+def _combined_insert(
+    shape: tuple[tuple[str, int], ...], dialect: Dialect
+) -> tuple[str, list[_Slot]]:
+    """The one-statement INSERT for ``shape`` (table name, row count), compiled once.
+
+    SQLAlchemy does not cache multi-row ``VALUES`` statements (it compiled this one on every
+    execution, which cost more than the ORM flush it replaced), so it is compiled here once
+    per shape; each parameter keeps its column type's bind processor."""
+    inserts = []
+    for name, n in shape:
+        table = Base.metadata.tables[name]
+        rows = [
+            {c.key: bindparam(f"{name}_{i}_{c.key}", type_=c.type) for c in table.columns}
+            for i in range(n)
+        ]
+        inserts.append(insert(table).values(rows))
+    *first, last = inserts
+    compiled = last.add_cte(*(ins.cte(f"staged_{i}") for i, ins in enumerate(first))).compile(
+        dialect=dialect
+    )
+    types = {
+        f"{name}_{i}_{c.key}": c.type
+        for name, n in shape
+        for c in Base.metadata.tables[name].columns
+        for i in range(n)
+    }
+    order = compiled.positiontup or []
+    if sorted(order) != sorted(types):  # pragma: no cover - one parameter per row and column
+        raise RuntimeError("unexpected parameters in the combined INSERT")
+    slots: list[_Slot] = [
+        (key, types[key].dialect_impl(dialect).bind_processor(dialect)) for key in order
+    ]
+    return compiled.string, slots
 
 
 def _row_of(obj: Base) -> dict[str, Any]:

@@ -1,0 +1,135 @@
+"""Staged inserts (app.db.stage): the create path's multi-row INSERTs, on SQLite and Postgres."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import stage, write_staged
+from app.models import ClientQuote, MarketSnapshot, Rfq, RfqEvent, RfqLeg
+from app.models._mixins import new_id
+
+NOW = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def package(n_legs: int = 2) -> tuple[Rfq, list[RfqLeg], RfqEvent, MarketSnapshot, ClientQuote]:
+    rfq = Rfq(
+        id=new_id(),
+        created_at=NOW,
+        updated_at=NOW,
+        expires_at=NOW + timedelta(seconds=30),
+        state="quoted",
+        underlying="BTC",
+        structure="call_spread",
+        side="two_way",
+        quantity=Decimal("250.5"),
+        version=1,
+    )
+    legs = [
+        RfqLeg(
+            rfq_id=rfq.id,
+            leg_index=i,
+            instrument=f"BTC-27MAR26-{70000 + 10000 * i}-C",
+            expiry=date(2026, 3, 27),
+            strike=Decimal(70000 + 10000 * i),
+            option_type="call",
+            ratio=1,
+            direction="buy" if i == 0 else "sell",
+        )
+        for i in range(n_legs)
+    ]
+    event = RfqEvent(rfq_id=rfq.id, seq=1, from_state=None, to_state="new", actor="t")
+    snap = MarketSnapshot(
+        id=new_id(),
+        underlying="BTC",
+        taken_at=NOW,
+        source="simulated",
+        spot=Decimal("65000.125"),
+        data={"slices": [{"expiry": "2026-03-27", "svi": {"a": 0.01}}]},
+    )
+    quote = ClientQuote(
+        rfq_id=rfq.id,
+        snapshot_id=snap.id,
+        valid_until=NOW + timedelta(seconds=5),
+        theo_usd=Decimal("1234.56789012"),
+        theo_coin=Decimal("0.01899335"),
+        bid_coin=None,
+        ask_coin=Decimal("0.0195"),
+        p_hit_ask=0.25,
+        model_version="hit/x",
+        explanation={"ask": {"markup_usd": 12.5}, "unicode": "Δ vega ✓"},
+    )
+    return rfq, legs, event, snap, quote
+
+
+async def test_staged_rows_are_written_with_their_values_and_defaults(
+    session: AsyncSession,
+) -> None:
+    rfq, legs, event, snap, quote = package(3)
+    # staged children first: the writer orders the tables itself
+    stage(session, quote, *legs, event, snap, rfq)
+    await write_staged(session)
+    # columns left unset took their Python defaults, set on the objects too
+    assert quote.id is not None
+    assert event.id is not None
+    assert quote.status == "live"
+    assert quote.greeks == {}
+    assert quote.created_at is not None
+    assert event.at is not None
+
+    stored_quote = (
+        await session.execute(select(ClientQuote).where(ClientQuote.id == quote.id))
+    ).scalar_one()
+    assert stored_quote.theo_usd == Decimal("1234.56789012")
+    assert stored_quote.bid_coin is None
+    assert stored_quote.ask_coin == Decimal("0.0195")
+    assert stored_quote.valid_until == NOW + timedelta(seconds=5)
+    assert stored_quote.explanation == {"ask": {"markup_usd": 12.5}, "unicode": "Δ vega ✓"}
+    assert stored_quote.greeks == {}
+    assert stored_quote.status == "live"
+    assert stored_quote.created_at == quote.created_at
+    stored_legs = (
+        await session.scalars(
+            select(RfqLeg).where(RfqLeg.rfq_id == rfq.id).order_by(RfqLeg.leg_index)
+        )
+    ).all()
+    assert [(leg.strike, leg.direction) for leg in stored_legs] == [
+        (Decimal(70000), "buy"),
+        (Decimal(80000), "sell"),
+        (Decimal(90000), "sell"),
+    ]
+    stored_rfq = (await session.execute(select(Rfq).where(Rfq.id == rfq.id))).scalar_one()
+    assert (stored_rfq.quantity, stored_rfq.created_at, stored_rfq.version) == (
+        Decimal("250.5"),
+        NOW,
+        1,
+    )
+    stored_snap = (
+        await session.execute(select(MarketSnapshot).where(MarketSnapshot.id == snap.id))
+    ).scalar_one()
+    assert stored_snap.spot == Decimal("65000.125")
+    assert stored_snap.data == snap.data
+
+
+async def test_two_shapes_in_a_row_use_their_own_statements(session: AsyncSession) -> None:
+    for n_legs in (2, 4, 2):
+        rfq, legs, event, snap, quote = package(n_legs)
+        stage(session, rfq, *legs, event, snap, quote)
+        await write_staged(session)
+        count = len((await session.scalars(select(RfqLeg.id).where(RfqLeg.rfq_id == rfq.id))).all())
+        assert count == n_legs
+
+
+async def test_a_broken_reference_fails_the_whole_write(session: AsyncSession) -> None:
+    rfq, legs, event, snap, quote = package()
+    quote.snapshot_id = new_id()  # no such snapshot
+    stage(session, rfq, *legs, event, snap, quote)
+    with pytest.raises(IntegrityError):
+        async with session.begin_nested():
+            await write_staged(session)
+    assert (await session.execute(select(Rfq).where(Rfq.id == rfq.id))).first() is None
