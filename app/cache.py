@@ -119,6 +119,15 @@ class MemoryCache:
         self._data.clear()
 
 
+_INCR_WINDOW = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return {count, redis.call('PTTL', KEYS[1])}
+"""
+
+
 class RedisCache:
     """Redis through redis.asyncio; every failure surfaces as :class:`CacheUnavailable`."""
 
@@ -132,6 +141,8 @@ class RedisCache:
             health_check_interval=10,
             max_connections=64,
         )
+        # one command instead of MULTI/INCR/EXPIRE/PTTL/EXEC; atomic like the transaction
+        self._incr_window = self._redis.register_script(_INCR_WINDOW)
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
@@ -156,11 +167,7 @@ class RedisCache:
 
     async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
         async with self._guard():
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.incr(key)
-            pipe.expire(key, window_s, nx=True)
-            pipe.pttl(key)
-            count, _, pttl = await pipe.execute()
+            count, pttl = await self._incr_window(keys=[key], args=[window_s * 1000])
             return int(count), max(int(pttl), 0) / 1000.0
 
     async def publish(self, channel: str, message: str) -> None:

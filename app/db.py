@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import MetaData, Numeric, String, bindparam, event, insert
+from sqlalchemy import MetaData, Numeric, String, Table, bindparam, event, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -153,7 +153,9 @@ async def write_staged(session: AsyncSession) -> None:
     by_table: dict[Any, list[dict[str, Any]]] = {}
     for obj in staged:
         by_table.setdefault(obj.__table__, []).append(_row_of(obj))
-    ordered = [(t, by_table.pop(t)) for t in Base.metadata.sorted_tables if t in by_table]
+    ordered = [
+        (t, by_table.pop(t)) for t in _table_order(len(Base.metadata.tables)) if t in by_table
+    ]
     if by_table:  # pragma: no cover - every model's table is in the metadata
         raise RuntimeError(f"staged rows for unknown tables: {list(by_table)}")
     bind = session.bind
@@ -181,6 +183,12 @@ async def write_staged(session: AsyncSession) -> None:
 
 
 _Slot = tuple[str, Callable[[Any], Any] | None]
+
+
+@functools.lru_cache(maxsize=4)
+def _table_order(_n_tables: int) -> list[Table]:
+    """The metadata's dependency order (sorted once per set of tables, not per write)."""
+    return list(Base.metadata.sorted_tables)
 
 
 @functools.lru_cache(maxsize=256)
