@@ -291,8 +291,23 @@ def _merge(
 ) -> list[tuple[tuple[Any, ...], list[Any]]]:
     """The parts' rows added up by group; a row's measures by name, or as a list in
     ``add``'s order (the rollup table's); the result's as lists."""
-    norms = [_normalizer(d) for d in dims]
     names = [a.name for a in add]
+    if len(parts) == 1:  # nothing to add up: only the bucket indexes, stored as text, as ints
+        ints = [i for i, d in enumerate(dims) if d is None or d in BUCKETS or d is Dim.HOUR]
+        one: list[tuple[tuple[Any, ...], list[Any]]] = []
+        for key, values in parts[0]:
+            if ints:
+                cells = list(key)
+                for i in ints:
+                    cells[i] = None if cells[i] is None else int(cells[i])
+                key_ = tuple(cells)
+            else:
+                key_ = key
+            one.append(
+                (key_, list(values) if isinstance(values, list) else [values.get(n) for n in names])
+            )
+        return one
+    norms = [_normalizer(d) for d in dims]
     out: dict[tuple[Any, ...], list[Any]] = {}
     for rows in parts:
         for key, values in rows:

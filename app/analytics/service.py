@@ -74,10 +74,18 @@ def _label(dim: Dim, value: Any) -> GroupValue:
     return str(value)
 
 
+def _labeler(dim: Dim) -> Callable[[Any], GroupValue]:
+    """:func:`_label` for one dimension (a year of days by client is ~30,000 rows)."""
+    if dim in BUCKETS:
+        labels = bucket_labels(BUCKETS[dim])
+        return lambda v: None if v is None else labels[int(v)]
+    return lambda v: _label(dim, v)
+
+
 def _sort_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
     # bucket indexes, hours and ISO days sort as they are; missing values last
-    return tuple((v is None, "" if v is None else (str(v) if isinstance(v, date) else v))
-                 for v in values)  # fmt: skip
+    return tuple([(v is None, "" if v is None else (str(v) if isinstance(v, date) else v))
+                  for v in values])  # fmt: skip
 
 
 def _rows(
@@ -86,8 +94,9 @@ def _rows(
     build: Callable[[dict[str, GroupValue], dict[str, Any]], R],
 ) -> list[R]:
     out = []
+    labelers = [(d.value, _labeler(d)) for d in q.group_by]
     for key, values in sorted(rows, key=lambda kv: _sort_key(kv[0])):
-        group = {d.value: _label(d, v) for d, v in zip(q.group_by, key, strict=False)}
+        group = {name: f(v) for (name, f), v in zip(labelers, key, strict=False)}
         out.append(build(group, values))
     return out
 
