@@ -933,6 +933,15 @@ def build(db: str, rfqs: int) -> dict[str, Any]:
 WINDOWS = {
     "30d": (datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC)),
     "year": (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
+    # not on midnights: the rollups for the whole days, the raw rows for the two partial ones
+    "30d_edges": (
+        datetime(2025, 6, 1, 13, 17, tzinfo=UTC),
+        datetime(2025, 7, 1, 9, 41, tzinfo=UTC),
+    ),
+    "year_edges": (
+        datetime(2025, 1, 1, 13, 17, tzinfo=UTC),
+        datetime(2025, 12, 31, 9, 41, tzinfo=UTC),
+    ),
 }
 
 
@@ -1011,7 +1020,7 @@ async def run_queries(
             if wname not in windows:
                 continue
             q = AnalyticsQuery(since, until, tuple(Dim(d) for d in group_by))
-            n_runs = runs if wname == "30d" else runs_year
+            n_runs = runs if wname.startswith("30d") else runs_year
             cold = name.startswith("markouts_cold")
             times = []
             if name == "markouts":  # warm: fill the cache first
@@ -1184,7 +1193,11 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
     ap.add_argument("--reuse", action="store_true", help="use --db as it is when it exists")
     ap.add_argument("--only", default="", help="comma-separated query names")
-    ap.add_argument("--windows", default="30d,year", help="30d, year or both")
+    ap.add_argument(
+        "--windows",
+        default="30d,year",
+        help="comma-separated: 30d, year, 30d_edges, year_edges (the same not on midnights)",
+    )
     ap.add_argument(
         "--rebuild-rollups", action="store_true", help="drop the rollups and build them again"
     )
