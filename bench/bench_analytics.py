@@ -1169,15 +1169,25 @@ async def verify(db: str, only: set[str], windows: set[str]) -> dict[str, Any]:
                 if wname not in windows:
                     continue
                 q = AnalyticsQuery(since, until, tuple(Dim(d) for d in group_by))
-                answers = []
+                answers, took = [], []
                 for fast in (True, False):
                     svc.use_rollups = svc.use_stored_markouts = fast
                     svc.markout_cache.clear()
                     async with maker() as session, session.begin():
+                        started = time.perf_counter()
                         answers.append((await call(session, q)).model_dump(mode="json"))
+                        took.append(time.perf_counter() - started)
                 ok = _same(answers[0], answers[1])
-                out.setdefault(name, {})[wname] = ok
-                print(f"verify {name:26s} {wname:5s} {'same' if ok else 'DIFFERENT'}", flush=True)
+                out.setdefault(name, {})[wname] = {
+                    "same": ok,
+                    "s": round(took[0], 3),
+                    "raw_s": round(took[1], 3),
+                }
+                print(
+                    f"verify {name:26s} {wname:10s} {'same' if ok else 'DIFFERENT'} "
+                    f"({took[0]:.3f} s; from the raw rows, every fill priced: {took[1]:.3f} s)",
+                    flush=True,
+                )
     finally:
         svc.use_rollups = svc.use_stored_markouts = True
         await engine.dispose()
