@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.analytics import rollup as ru
 from app.analytics.markouts import MARKOUT_HORIZONS_S, MarkoutFill, price_markouts
-from app.analytics.repository import AnalyticsRepository
+from app.analytics.repository import SLACK, AnalyticsRepository
 from app.models import AnalyticsRollup, AnalyticsRollupState
 
 log = structlog.get_logger(__name__)
@@ -110,6 +110,14 @@ async def refresh_rollups(
             await _drop_stale(session, first)
         limits = await ru.complete_before(
             repo, now, None if rebuild else await _markouts_since(session)
+        )
+    complete = ru.floor_day(now - SLACK)
+    if first is not None and limits[0] < complete - timedelta(days=1):
+        # correct (those days are read from the raw rows) but slower: say why
+        log.warning(
+            "analytics_rollups_held_back",
+            until=limits[0].isoformat(),
+            reason="an RFQ still open or a quote request still pending since that day",
         )
     written = 0
     through: dict[str, date] = {}

@@ -23,8 +23,9 @@ The watermark only passes a day once it is complete: it ended at least ``SLACK``
 logged about an RFQ is logged within that, the assumption every report makes), and no RFQ
 created that day is still open and no quote request for it still pending. The job
 (:mod:`app.analytics.jobs`) rolls up from the watermark on; RFQs written with past creation
-times (an import, a simulation) need ``rfqdesk analytics refresh --rebuild``. Grouping by
-hour, or by or filtered by a dimension no cube of the report has, reads the raw rows.
+times (an import, a simulation) need ``rfqdesk analytics refresh --rebuild``, and so does
+renaming a dealer (rollups keep the name it had). Grouping by hour, or by or filtered by a
+dimension no cube of the report has, reads the raw rows.
 """
 
 from __future__ import annotations
