@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,8 @@ PG_HOST = os.environ.get("RFQDESK_BENCH_PG_HOST", "127.0.0.1")
 PG_ADMIN = f"postgresql://postgres@{PG_HOST}:5432/postgres"
 PLANS = ROOT / "bench" / "analytics_plans"
 OUT = ROOT / "bench" / "out" / "analytics.json"
+#: appended to the plans' file names (``--hold-back-days``)
+PLAN_SUFFIX = [""]
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 EPOCH_ORD = date(1970, 1, 1).toordinal()
@@ -1077,7 +1079,7 @@ async def _explain(engine: Any, name: str, window: str, statements: list[tuple[s
                 if len(args) > 12:
                     shown += f", … ({len(args)} parameters)"
                 parts.append(f"{statement}\n-- parameters: {shown}\n\n{plan}")
-    path = PLANS / f"{name}__{window}.txt"
+    path = PLANS / f"{name}__{window}{PLAN_SUFFIX[0]}.txt"
     path.write_text(
         f"-- {name}, window {window} {WINDOWS[window][0]:%Y-%m-%d} .. "
         f"{WINDOWS[window][1]:%Y-%m-%d}, EXPLAIN (ANALYZE, BUFFERS) of each statement sent\n\n"
@@ -1131,6 +1133,43 @@ async def refresh(db: str, rebuild: bool) -> dict[str, Any]:
     finally:
         await conn.close()
     return out
+
+
+async def _hold_back(db: str, windows: set[str], days: int) -> list[Any]:
+    """Move every rollup's watermark back to ``days`` before the window's end; returns the
+    watermarks to restore (the rollup rows stay: past a watermark they are not read)."""
+    import asyncpg
+
+    if not days:
+        return []
+    (window,) = windows
+    until = WINDOWS[window][1].date()
+    conn = await asyncpg.connect(f"postgresql://postgres@{PG_HOST}:5432/{db}")
+    try:
+        saved = list(await conn.fetch("SELECT report, cube, through FROM analytics_rollup_state"))
+        await conn.execute(
+            "UPDATE analytics_rollup_state SET through = LEAST(through, $1::date)",
+            until - timedelta(days=days),
+        )
+        print(f"rollups held back to {until - timedelta(days=days)}", flush=True)
+        return saved
+    finally:
+        await conn.close()
+
+
+async def _restore_watermarks(db: str, saved: list[Any]) -> None:
+    import asyncpg
+
+    if not saved:
+        return
+    conn = await asyncpg.connect(f"postgresql://postgres@{PG_HOST}:5432/{db}")
+    try:
+        await conn.executemany(
+            "UPDATE analytics_rollup_state SET through = $3 WHERE report = $1 AND cube = $2",
+            [(r["report"], r["cube"], r["through"]) for r in saved],
+        )
+    finally:
+        await conn.close()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -1214,8 +1253,20 @@ def main() -> None:
     ap.add_argument(
         "--verify", action="store_true", help="check rollups and stored markouts against raw rows"
     )
+    ap.add_argument(
+        "--hold-back-days",
+        type=int,
+        default=0,
+        help="for the queries, move the rollups' watermarks to this many days before the "
+        "window's end (as in the service, where the last days are not complete yet); "
+        "one window at a time; restored afterwards",
+    )
     a = ap.parse_args()
-    result: dict[str, Any] = {"rfqs": a.rfqs}
+    if a.hold_back_days and len(a.windows.split(",")) != 1:
+        ap.error("--hold-back-days takes one window")
+    result: dict[str, Any] = {"rfqs": a.rfqs, "hold_back_days": a.hold_back_days}
+    if a.hold_back_days:
+        PLAN_SUFFIX[0] = f"_held_back_{a.hold_back_days}d"
     try:
         if a.reuse and asyncio.run(_exists(a.db)):
             from app import migrate
@@ -1227,11 +1278,15 @@ def main() -> None:
         result["refresh"] = asyncio.run(refresh(a.db, a.rebuild_rollups))
         only = {x for x in a.only.split(",") if x}
         windows = set(a.windows.split(","))
-        if a.verify:
-            result["verify"] = asyncio.run(verify(a.db, only, windows))
-        result["load_avg_before"] = os.getloadavg()
-        result["queries"] = asyncio.run(run_queries(a.db, a.runs, a.runs_year, only, windows))
-        result["load_avg_after"] = os.getloadavg()
+        saved = asyncio.run(_hold_back(a.db, windows, a.hold_back_days))
+        try:
+            if a.verify:
+                result["verify"] = asyncio.run(verify(a.db, only, windows))
+            result["load_avg_before"] = os.getloadavg()
+            result["queries"] = asyncio.run(run_queries(a.db, a.runs, a.runs_year, only, windows))
+            result["load_avg_after"] = os.getloadavg()
+        finally:
+            asyncio.run(_restore_watermarks(a.db, saved))
         result["cpus"] = os.cpu_count()
         OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.write_text(json.dumps(result, indent=2, default=str) + "\n")
