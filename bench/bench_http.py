@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -27,7 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.domain.expiries import monthly_expiry
+from bench.common import rfq_body, wait_up
 
 
 def free_port() -> int:
@@ -36,39 +35,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.returncode}")
-        try:
-            httpx.get(url, timeout=0.5)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
-
-
-def body() -> dict[str, object]:
-    today = datetime.now(UTC).date()
-    nxt = monthly_expiry(today.month % 12 + 1, None, today + timedelta(days=7))
-    return {
-        "underlying": "BTC",
-        "structure": "call_spread",
-        "strikes": [70000, 80000],
-        "expiries": [nxt.isoformat()],
-        "side": "two_way",
-        "quantity": 250,
-        "hedge_reference": 64500,
-    }
-
-
 async def measure(url: str, headers: dict[str, str], n: int) -> list[float]:
     out = []
     async with httpx.AsyncClient(headers=headers, timeout=10) as client:
         for i in range(n + 20):
             t0 = time.perf_counter()
-            resp = await client.post(url, json=body())
+            resp = await client.post(url, json=rfq_body())
             dt = time.perf_counter() - t0
             if resp.status_code != 201:
                 raise SystemExit(f"{url}: {resp.status_code} {resp.text}")

@@ -17,17 +17,14 @@ import os
 import re
 import subprocess
 import sys
-import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.domain.expiries import monthly_expiry
+from bench.common import rfq_body, wait_up
 from tests.servers import free_port
 
 BIN = ROOT / ".venv" / "bin"
@@ -36,19 +33,7 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
 
 
 def body() -> str:
-    today = datetime.now(UTC).date()
-    nxt = monthly_expiry(today.month % 12 + 1, None, today + timedelta(days=7))
-    return json.dumps(
-        {
-            "underlying": "BTC",
-            "structure": "call_spread",
-            "strikes": [70000, 80000],
-            "expiries": [nxt.isoformat()],
-            "side": "two_way",
-            "quantity": 250,
-            "hedge_reference": 64500,
-        }
-    )
+    return json.dumps(rfq_body())
 
 
 async def fresh_db(name: str) -> None:
@@ -58,18 +43,6 @@ async def fresh_db(name: str) -> None:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-
-
-def wait_up(url: str, timeout_s: float = 240.0) -> None:
-    """Until ``url`` answers (each worker loads the intent model and xgboost models first)."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        try:
-            httpx.get(url, timeout=0.5)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
 
 
 def wrk(url: str, seconds: int, connections: int, key: str = "") -> dict[str, object]:
