@@ -8,16 +8,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.domain.enums import Side
 from app.events import unit_of_work
 from app.execution.planning import Child, PlanState, copy_json
 from app.execution.repository import ExecutionRepository, to_row
-from app.models import ExecutionPlan
+from app.models import ClientQuote, ExecutionPlan, Rfq
+from app.pricing.desk import DeskRiskRepository
+from app.pricing.fills import desk_risk_change
 
 
 class PlanStore(Protocol):
@@ -69,9 +73,13 @@ class DbPlanStore:
     async def save(self, plan: PlanState, children: Sequence[Child]) -> None:
         async with unit_of_work(self.sessionmaker) as session:
             repo = ExecutionRepository(session)
-            row = await repo.get_plan(plan.id)
+            # locked (PostgreSQL): the desk-risk release below must not run twice at once
+            row = await session.scalar(
+                select(ExecutionPlan).where(ExecutionPlan.id == plan.id).with_for_update()
+            )
             if row is None:
                 return
+            await _release_desk_risk(session, row, plan)
             row.state = plan.state
             row.schedule = copy_json(plan.schedule)
             row.params = copy_json(plan.params)
@@ -84,6 +92,36 @@ class DbPlanStore:
                 stored.filled_quantity = c.filled_quantity
                 stored.avg_price = c.avg_price
                 stored.sent_at = c.sent_at
+
+
+RELEASED = "desk_risk_released_units"
+
+
+async def _release_desk_risk(session: AsyncSession, row: ExecutionPlan, plan: PlanState) -> None:
+    """Take the package units the venues completed since the last save off the desk's
+    inventory, in the transaction that records their fills.
+
+    The residual's risk went onto the inventory when the client traded (app.dealers.award); the
+    desk executes it on venues the way the client traded, so each complete unit executed moves
+    the inventory back by the package's factors for one unit. The units already released are
+    kept in the plan's params, so no unit is released twice (the plan row is locked)."""
+    done = Decimal(repr(plan.units_done()))
+    released = Decimal(str(row.params.get(RELEASED, "0")))
+    if done <= released:
+        return
+    plan.params[RELEASED] = str(done)  # the plan's params overwrite the row's just after
+    rfq = await session.get(Rfq, row.rfq_id)
+    quote = await session.scalar(
+        select(ClientQuote)
+        .where(ClientQuote.rfq_id == row.rfq_id, ClientQuote.status == "accepted")
+        .order_by(ClientQuote.created_at.desc())
+        .limit(1)
+    )
+    if rfq is None or quote is None:  # pragma: no cover - a plan is made for an accepted quote
+        return
+    # a venue buy is the desk buying: the same change as a client selling it to the desk
+    as_client = Side.SELL if row.side == "buy" else Side.BUY
+    await DeskRiskRepository(session).add(desk_risk_change(quote, rfq, as_client, done - released))
 
 
 class MemoryPlanStore:
