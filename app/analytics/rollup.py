@@ -30,8 +30,10 @@ dimension no cube of the report has, reads the raw rows.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+import gc
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -223,6 +225,21 @@ async def markouts_watermark(session: AsyncSession) -> datetime | None:
 # ------------------------------------------------------------------------------ reading
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a synchronous block (no ``await`` inside) that
+    makes tens of thousands of small objects: with the service's ~250,000 long-lived objects,
+    the collections it would trigger cost more than the block (a year by client × day:
+    ~0.8 s with, ~0.35 s without). Reference counting still frees what is dropped."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 async def report_rows(
     repo: AnalyticsRepository,
     name: str,
@@ -256,7 +273,8 @@ async def report_rows(
         if since < until:
             parts.append(await from_raw(dataclasses.replace(q, since=since, until=until), add))
     parts.append(await _read(repo.session, rollup, cube, q, d0, d1, add))
-    return _finish(_merge(parts, dims, add), spec.aggs, add)
+    with gc_paused():
+        return _finish(_merge(parts, dims, add), spec.aggs, add)
 
 
 async def _read(
@@ -282,7 +300,9 @@ async def _read(
         stmt = stmt.group_by(*cols)
     n = len(cols)
     # the measures as a list in ``add``'s order (what _merge adds up)
-    return [(tuple(row[:n]), list(row[n:])) for row in (await session.execute(stmt)).all()]
+    result = await session.execute(stmt)
+    with gc_paused():
+        return [(tuple(row[:n]), list(row[n:])) for row in result.all()]
 
 
 def _merge(

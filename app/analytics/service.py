@@ -95,9 +95,10 @@ def _rows(
 ) -> list[R]:
     out = []
     labelers = [(d.value, _labeler(d)) for d in q.group_by]
-    for key, values in sorted(rows, key=lambda kv: _sort_key(kv[0])):
-        group = {name: f(v) for (name, f), v in zip(labelers, key, strict=False)}
-        out.append(build(group, values))
+    with ru.gc_paused():  # tens of thousands of rows for a year by client × day
+        for key, values in sorted(rows, key=lambda kv: _sort_key(kv[0])):
+            group = {name: f(v) for (name, f), v in zip(labelers, key, strict=False)}
+            out.append(build(group, values))
     return out
 
 
