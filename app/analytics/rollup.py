@@ -162,14 +162,9 @@ def additive(aggs: Sequence[Agg]) -> list[Agg]:
 
 
 def _norm(dim: Dim | None, value: Any) -> Any:
-    """A group value as the raw queries and the rollup table both give it back."""
-    if value is None:
-        return None
-    if dim is Dim.DAY:
-        return value.isoformat() if isinstance(value, date) else str(value)[:10]
-    if dim is None or dim in BUCKETS or dim is Dim.HOUR:  # None: an extra (bucket) column
-        return int(value)
-    return str(value)
+    """A group value in one form, however it was read: day as ``YYYY-MM-DD``, bucket indexes
+    (``dim`` None: an extra, the calibration's bucket) and hours as ints, the rest as text."""
+    return _normalizer(dim)(value)
 
 
 def floor_day(t: datetime) -> date:
@@ -265,9 +260,14 @@ async def report_rows(
     through = await watermark(repo.session, name, cube) if cube is not None else None
     d0 = ceil_day(q.since)
     d1 = min(floor_day(q.until), through) if through is not None else d0
-    if cube is None or d0 >= d1:
-        return await from_raw(q, spec.aggs)
     dims: list[Dim | None] = [*q.group_by, *([None] * rollup.extra)]
+    if cube is None or d0 >= d1:
+        # the group values in the same form whichever way a report's rows came (the funnel
+        # matches two queries' rows by group, which may take different ways)
+        rows = await from_raw(q, spec.aggs)
+        norms = [_normalizer(d) for d in dims]
+        with gc_paused():
+            return [(tuple([f(v) for f, v in zip(norms, k, strict=True)]), v) for k, v in rows]
     parts: list[Sequence[tuple[tuple[Any, ...], Any]]] = []
     for since, until in ((q.since, _midnight(d0)), (_midnight(d1), q.until)):
         if since < until:
@@ -313,22 +313,15 @@ def _merge(
     """The parts' rows added up by group; a row's measures by name, or as a list in
     ``add``'s order (the rollup table's); the result's as lists."""
     names = [a.name for a in add]
-    if len(parts) == 1:  # nothing to add up: only the bucket indexes, stored as text, as ints
-        ints = [i for i, d in enumerate(dims) if d is None or d in BUCKETS or d is Dim.HOUR]
-        one: list[tuple[tuple[Any, ...], list[Any]]] = []
-        for key, values in parts[0]:
-            if ints:
-                cells = list(key)
-                for i in ints:
-                    cells[i] = None if cells[i] is None else int(cells[i])
-                key_ = tuple(cells)
-            else:
-                key_ = key
-            one.append(
-                (key_, list(values) if isinstance(values, list) else [values.get(n) for n in names])
-            )
-        return one
     norms = [_normalizer(d) for d in dims]
+    if len(parts) == 1:  # nothing to add up (the rollup rows' groups are distinct)
+        return [
+            (
+                tuple([f(v) for f, v in zip(norms, key, strict=True)]),
+                list(values) if isinstance(values, list) else [values.get(n) for n in names],
+            )
+            for key, values in parts[0]
+        ]
     out: dict[tuple[Any, ...], list[Any]] = {}
     for rows in parts:
         for key, values in rows:
@@ -345,10 +338,13 @@ def _merge(
 
 
 def _normalizer(dim: Dim | None) -> Callable[[Any], Any]:
-    def norm(value: Any) -> Any:
-        return _norm(dim, value)
-
-    return norm
+    if dim is Dim.DAY:
+        return lambda v: (
+            None if v is None else (v.isoformat() if isinstance(v, date) else str(v)[:10])
+        )
+    if dim is None or dim in BUCKETS or dim is Dim.HOUR:
+        return lambda v: None if v is None else int(v)
+    return lambda v: None if v is None else str(v)
 
 
 def _finish(
