@@ -192,6 +192,7 @@ def _client_quote(
         "package_factors": calc.factors,
     }
     return ClientQuote(
+        id=new_id(),  # known at once: the row is written only when the unit of work ends
         rfq_id=rfq.id,
         snapshot_id=snap.id,
         created_at=now,
