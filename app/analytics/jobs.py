@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.analytics import rollup as ru
 from app.analytics.markouts import MARKOUT_HORIZONS_S, MarkoutFill, price_markouts
 from app.analytics.repository import SLACK, AnalyticsRepository
-from app.models import AnalyticsRollup, AnalyticsRollupState
+from app.models import AnalyticsHistogram, AnalyticsRollup, AnalyticsRollupState
 
 log = structlog.get_logger(__name__)
 
@@ -147,17 +147,21 @@ async def refresh_rollups(
 
 async def _drop_stale(session: AsyncSession, first: date | None) -> None:
     defined = {(r.name, ru.cube_name(c)) for r in ru.ROLLUPS.values() for c in r.cubes}
-    t, st = AnalyticsRollup, AnalyticsRollupState
+    st = AnalyticsRollupState
     pairs = {(r, c) for r, c in (await session.execute(select(st.report, st.cube))).all()}
-    pairs |= {(r, c) for r, c in (await session.execute(select(t.report, t.cube).distinct()))}
+    for t in (AnalyticsRollup, AnalyticsHistogram):
+        pairs |= {(r, c) for r, c in (await session.execute(select(t.report, t.cube).distinct()))}
     for report, cube in pairs - defined:
-        await session.execute(delete(t).where(t.report == report, t.cube == cube))
+        for t in (AnalyticsRollup, AnalyticsHistogram):
+            await session.execute(delete(t).where(t.report == report, t.cube == cube))
         await session.execute(delete(st).where(st.report == report, st.cube == cube))
+    for t in (AnalyticsRollup, AnalyticsHistogram):
+        if first is None:
+            await session.execute(delete(t))
+        else:
+            await session.execute(delete(t).where(t.day < first))
     if first is None:
-        await session.execute(delete(t))
         await session.execute(delete(st))
-    else:
-        await session.execute(delete(t).where(t.day < first))
 
 
 async def refresh(

@@ -5,7 +5,7 @@ the report's ``unit``) with the group-by dimensions as columns ``g0…gN`` and t
 named columns, wrapped in one aggregation ``GROUP BY 1…N``. PostgreSQL (the target) computes
 every aggregate, percentiles included (``percentile_cont``). SQLite has no ``percentile_cont``:
 when a report asks for one there, the observation rows are fetched and aggregated in Python
-with the same definitions (``numpy.percentile``'s linear interpolation is ``percentile_cont``).
+with the same definitions (:func:`percentile_cont` repeats PostgreSQL's float8 steps).
 
 Every report covers the RFQs created in ``[since, until)`` (``ix_rfq_created_at_id``) and what
 was logged about them: the log table a report reads (dealer requests, dealer quotes, client
@@ -23,9 +23,10 @@ summed; SQLite's time differences are taken from the stored text to keep the mic
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -33,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Date,
     Float,
     FromClause,
@@ -167,6 +169,27 @@ class AnalyticsRepository:
         whole = cast(func.strftime("%s", end), Float) - cast(func.strftime("%s", start), Float)
         seconds: ColumnElement[float] = whole + fraction(end) - fraction(start)
         return seconds
+
+    def _millis(self, start: Any, end: Any) -> ColumnElement[int]:
+        """``end - start`` in whole milliseconds, rounded down, exactly (an integer: reports
+        that take percentiles of it can keep exact histograms of it)."""
+        if self.pg:
+            # EXTRACT gives a numeric (PostgreSQL 14+): exact to the microsecond
+            ms = func.floor(func.extract("epoch", end - start) * 1000)
+            return cast(ms, BigInteger)
+
+        # SQLite: whole seconds and the six digits of the microseconds, as integers (the
+        # seconds of the text without its fraction: SQLite's own time rounds to the ms)
+        def micros(ts: Any) -> ColumnElement[int]:
+            return cast(func.substr(ts, 21), Integer)
+
+        def secs(ts: Any) -> ColumnElement[int]:
+            return cast(func.strftime("%s", func.substr(ts, 1, 19)), Integer)
+
+        whole = secs(end) - secs(start)
+        us = whole * 1_000_000 + micros(end) - micros(start)
+        floor_us = us - ((us % 1000) + 1000) % 1000  # a multiple of 1000 (floor, signs too)
+        return cast(floor_us.self_group().op("/")(literal(1000)), Integer)
 
     def _plus(self, ts: ColumnElement[Any], seconds: float) -> ColumnElement[Any]:
         if self.pg:
@@ -442,9 +465,19 @@ class AnalyticsRepository:
         return Spec(obs, n, [Agg("best", "sum", "best")], sorts=True)
 
     async def response_times(self, q: AnalyticsQuery) -> list[AggRow]:
+        """Time to first quote per group, from the raw rows (``percentile_cont``)."""
+        rows = await self.run(self.obs_response_times(q))
+        for _, v in rows:
+            total, n = v.pop("ttfq_sum_ms"), v["answered"]
+            v["ttfq_mean_ms"] = float(total) / n if total is not None and n else None
+        return rows
+
+    def obs_response_times(self, q: AnalyticsQuery) -> Spec:
+        """Answered quote requests and their time to first quote ``ms``: whole milliseconds,
+        rounded down (the report's resolution; the histogram rollup keeps the same values)."""
         from_, where, dims, dr = self._dealer_requests(q)
         obs = (
-            select(*dims, (self._seconds(dr.c.sent_at, dr.c.first_quote_at) * 1000.0).label("ms"))
+            select(*dims, self._millis(dr.c.sent_at, dr.c.first_quote_at).label("ms"))
             .select_from(from_)
             .where(
                 *where,
@@ -453,16 +486,14 @@ class AnalyticsRepository:
                 dr.c.sent_at.is_not(None),
             )
         )
-        return await self._aggregate(
-            obs,
-            len(q.group_by),
-            [
-                Agg("answered", "count"),
-                Agg("ttfq_p50_ms", "p50", "ms"),
-                Agg("ttfq_p95_ms", "p95", "ms"),
-                Agg("ttfq_mean_ms", "mean", "ms"),
-            ],
-        )
+        return Spec(obs, len(q.group_by), _RESPONSE_AGGS)
+
+    async def histogram(self, spec: Spec, column: str) -> list[AggRow]:
+        """Per group of ``spec`` and value of its integer ``column``: the count of
+        observations (the value is the last group column)."""
+        o = spec.obs.subquery("h")
+        obs = select(*(o.c[f"g{i}"] for i in range(spec.n)), o.c[column].label(f"g{spec.n}"))
+        return await self._aggregate(obs, spec.n + 1, [Agg("n", "count")], sorts=spec.sorts)
 
     async def dealer_quote_width(self, q: AnalyticsQuery) -> list[AggRow]:
         n = len(q.group_by)
@@ -866,6 +897,13 @@ _HIT_AGGS = [
     Agg("open", "sum", "open"),
     Agg("traded_quantity", "sum", "qty"),
 ]
+#: the mean is taken as the exact integer sum over the count (on every path)
+_RESPONSE_AGGS = [
+    Agg("answered", "count"),
+    Agg("ttfq_p50_ms", "p50", "ms"),
+    Agg("ttfq_p95_ms", "p95", "ms"),
+    Agg("ttfq_sum_ms", "sum", "ms"),
+]
 _WIDTH_AGGS = [
     Agg("quotes", "count"),
     Agg("width_coin_mean", "mean", "width"),
@@ -956,6 +994,24 @@ def _aggregate_rows(
             elif a.kind == "mean":
                 values[a.name] = float(xs.mean())
             else:
-                values[a.name] = float(np.percentile(xs, 50.0 if a.kind == "p50" else 95.0))
+                ordered = [float(x) for x in np.sort(xs)]
+                values[a.name] = percentile_cont(
+                    0.5 if a.kind == "p50" else 0.95, len(ordered), ordered.__getitem__
+                )
         out.append((key, values))
     return out
+
+
+def percentile_cont(fraction: float, n: int, at: Callable[[int], float]) -> float:
+    """PostgreSQL's ``percentile_cont(fraction)`` of ``n`` ordered values, ``at(i)`` the
+    ``i``-th (from 0), with its float8 arithmetic step by step (orderedsetaggs.c:
+    ``percentile_cont_final_common`` and ``float8_lerp``), so the same values give the same
+    double on every path: rows ``floor(f·(n−1))`` and ``ceil(f·(n−1))``, and
+    ``lo + (f·(n−1) − first) · (hi − lo)``."""
+    pos = fraction * (n - 1)
+    first, second = math.floor(pos), math.ceil(pos)
+    lo = at(first)
+    if second == first:
+        return lo
+    hi = at(second)
+    return lo + ((pos - first) * (hi - lo))

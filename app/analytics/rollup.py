@@ -4,8 +4,17 @@ per day instead of every RFQ and dealer request.
 
 A rollup row is the report's own observation query (:class:`app.analytics.repository.Spec`)
 run over whole days, grouped by day and the cube's dimensions, with its measures made
-additive: counts and sums as they are, a mean as its sum and its count of values. Reports
-with percentiles (response times, quote widths, cover) have no rollups.
+additive: counts and sums as they are, a mean as its sum and its count of values.
+
+A percentile is not additive; a histogram is. Response times are observed at the resolution
+the report defines, whole milliseconds (an integer): their rollup keeps, per day and group,
+the histogram of those values (``analytics_histogram``: each distinct value and its count).
+A window's histogram is the merged counts of its rollup days and of its edges' raw rows
+(counted by value in SQL), and ``percentile_cont`` is computed from it with PostgreSQL's own
+float8 steps (:func:`app.analytics.repository.percentile_cont`): the same multiset of values
+gives the same order statistics, so the same doubles as ``percentile_cont`` over the raw rows;
+the mean is the exact integer sum over the count on both paths. Quote widths and cover (real
+prices, no resolution of the report's own) have no rollups.
 
 A report over ``[since, until)`` grouped by dimensions a cube has (and filtered only by
 dimensions it has) reads
@@ -33,11 +42,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,9 +60,16 @@ from app.analytics.repository import (
     AggRow,
     AnalyticsRepository,
     Spec,
+    percentile_cont,
 )
 from app.analytics.schemas import AnalyticsQuery
-from app.models import AnalyticsRollup, AnalyticsRollupState, DealerRequest, Rfq
+from app.models import (
+    AnalyticsHistogram,
+    AnalyticsRollup,
+    AnalyticsRollupState,
+    DealerRequest,
+    Rfq,
+)
 from app.models._mixins import new_id
 
 D = Dim
@@ -88,6 +106,9 @@ class Rollup:
     extra: int = 0
     #: reads stored markouts: rolled up only where every fill has them
     markouts: bool = False
+    #: a histogram of this integer column of the observation query (analytics_histogram)
+    #: instead of additive measures
+    value: str = ""
 
 
 ROLLUPS: dict[str, Rollup] = {
@@ -136,6 +157,12 @@ ROLLUPS: dict[str, Rollup] = {
             lambda repo, q: repo.obs_calibration(q, "win", CALIBRATION_BUCKETS),
             DEALER_CUBES[:1],
             extra=1,
+        ),
+        Rollup(
+            "response_times",
+            lambda repo, q: repo.obs_response_times(q),
+            DEALER_CUBES,
+            value="ms",
         ),
     )
 }
@@ -367,6 +394,92 @@ def _finish(
     return out
 
 
+# ------------------------------------------------------------------------------ histograms
+
+#: a histogram's values and counts as stored (little-endian int64)
+HIST_DTYPE = np.dtype("<i8")
+Histogram = tuple[np.ndarray, np.ndarray]
+"""distinct values ascending, and their counts (int64)"""
+
+
+async def histogram_rows(
+    repo: AnalyticsRepository,
+    name: str,
+    q: AnalyticsQuery,
+    *,
+    use_rollups: bool = True,
+) -> list[tuple[tuple[Any, ...], Histogram]] | None:
+    """Per group, the histogram of the report's value over the window: the rollup's days and
+    the raw rows of the edges, merged (see the module's docstring). None where the rollup
+    does not apply (the caller computes the report from the raw rows)."""
+    rollup = ROLLUPS[name]
+    cube = choose_cube(rollup, q) if use_rollups else None
+    through = await watermark(repo.session, name, cube) if cube is not None else None
+    d0 = ceil_day(q.since)
+    d1 = min(floor_day(q.until), through) if through is not None else d0
+    if cube is None or d0 >= d1:
+        return None
+    norms = [_normalizer(d) for d in q.group_by]
+    n = len(q.group_by)
+    parts: dict[tuple[Any, ...], list[Histogram]] = defaultdict(list)
+    for since, until in ((q.since, _midnight(d0)), (_midnight(d1), q.until)):
+        if since >= until:
+            continue
+        w = dataclasses.replace(q, since=since, until=until)
+        rows = await repo.histogram(rollup.spec(repo, w), rollup.value)
+        with gc_paused():
+            pairs: dict[tuple[Any, ...], list[tuple[int, int]]] = defaultdict(list)
+            for key, v in rows:
+                k = tuple([f(x) for f, x in zip(norms, key[:n], strict=True)])
+                pairs[k].append((int(key[n]), int(v["n"] or 0)))
+            for k, vc in pairs.items():
+                arr = np.array(vc, dtype=np.int64).reshape(-1, 2)
+                parts[k].append((arr[:, 0], arr[:, 1]))
+    t = AnalyticsHistogram.__table__
+    key_col = {dim: t.c[f"k{i}"] for i, dim in enumerate(cube)}
+    cols = [t.c.day if d is Dim.DAY else key_col[d] for d in q.group_by]
+    where = [t.c.report == name, t.c.cube == cube_name(cube), t.c.day >= d0, t.c.day < d1]
+    for dim, value in ((Dim.UNDERLYING, q.underlying), (Dim.CLIENT, q.client),
+                       (Dim.DEALER, q.dealer)):  # fmt: skip
+        if value is not None:
+            where.append(key_col[dim] == value)
+    result = await repo.session.execute(select(*cols, t.c.obs_values, t.c.obs_counts).where(*where))
+    with gc_paused():
+        for row in result.all():
+            k = tuple([f(x) for f, x in zip(norms, row[:n], strict=True)])
+            parts[k].append(
+                (np.frombuffer(row[n], HIST_DTYPE), np.frombuffer(row[n + 1], HIST_DTYPE))
+            )
+        return [(k, merge_histograms(hs)) for k, hs in parts.items()]
+
+
+def merge_histograms(hs: Sequence[Histogram]) -> Histogram:
+    """The histograms' counts added up by value."""
+    if len(hs) == 1:
+        values, counts = hs[0]
+        order = np.argsort(values, kind="stable")
+        return values[order].astype(np.int64), counts[order].astype(np.int64)
+    values = np.concatenate([h[0] for h in hs]).astype(np.int64)
+    counts = np.concatenate([h[1] for h in hs]).astype(np.int64)
+    distinct, inverse = np.unique(values, return_inverse=True)
+    summed = np.zeros(len(distinct), dtype=np.int64)
+    np.add.at(summed, inverse.reshape(-1), counts)
+    keep = summed != 0
+    return distinct[keep], summed[keep]
+
+
+def histogram_percentile(h: Histogram, fraction: float) -> float | None:
+    """``percentile_cont(fraction)`` of the observations the histogram counts."""
+    values, counts = h
+    n = int(counts.sum())
+    if n == 0:
+        return None
+    cum = np.cumsum(counts)
+    return percentile_cont(
+        fraction, n, lambda i: float(values[int(np.searchsorted(cum, i, side="right"))])
+    )
+
+
 # ------------------------------------------------------------------------------ writing
 
 
@@ -401,6 +514,8 @@ async def roll_up(
 ) -> int:
     """Replace the rollup rows of the days ``[start, end)`` and move the watermark to ``end``
     (in the caller's transaction). Returns the rows written."""
+    if rollup.value:
+        return await _roll_up_histograms(repo, rollup, cube, start, end)
     session = repo.session
     q = AnalyticsQuery(_midnight(start), _midnight(end), (Dim.DAY, *cube))
     spec = rollup.spec(repo, q)
@@ -427,11 +542,57 @@ async def roll_up(
         records.append(record)
     for a in range(0, len(records), 5_000):
         await session.execute(insert(t), records[a : a + 5_000])
-    state = await session.get(AnalyticsRollupState, (rollup.name, name))
+    await _move_watermark(session, rollup.name, name, end)
+    return len(records)
+
+
+async def _move_watermark(session: AsyncSession, report: str, name: str, end: date) -> None:
+    state = await session.get(AnalyticsRollupState, (report, name))
     if state is None:
-        session.add(AnalyticsRollupState(report=rollup.name, cube=name, through=end))
+        session.add(AnalyticsRollupState(report=report, cube=name, through=end))
     else:
         state.through = end
         state.updated_at = datetime.now(UTC)
     await session.flush()
+
+
+async def _roll_up_histograms(
+    repo: AnalyticsRepository, rollup: Rollup, cube: tuple[Dim, ...], start: date, end: date
+) -> int:
+    """:func:`roll_up` for a histogram rollup: per day and group, each value's count."""
+    session = repo.session
+    if len(cube) > MAX_KEYS:
+        raise ValueError(f"rollup {rollup.name} by {cube_name(cube)} does not fit the table")
+    q = AnalyticsQuery(_midnight(start), _midnight(end), (Dim.DAY, *cube))
+    rows = await repo.histogram(rollup.spec(repo, q), rollup.value)
+    name = cube_name(cube)
+    t = AnalyticsHistogram
+    await session.execute(
+        delete(t).where(t.report == rollup.name, t.cube == name, t.day >= start, t.day < end)
+    )
+    dims: list[Dim | None] = [Dim.DAY, *cube]
+    groups: dict[tuple[Any, ...], list[tuple[int, int]]] = defaultdict(list)
+    for key, v in rows:
+        k = tuple(_norm(d, x) for d, x in zip(dims, key[:-1], strict=True))
+        groups[k].append((int(key[-1]), int(v["n"] or 0)))
+    records = []
+    for k, vc in groups.items():
+        vc.sort()
+        arr = np.array(vc, dtype=HIST_DTYPE).reshape(-1, 2)
+        record: dict[str, Any] = {
+            "id": new_id(),
+            "report": rollup.name,
+            "cube": name,
+            "day": date.fromisoformat(k[0]),
+            "n": int(arr[:, 1].sum()),
+            "obs_values": np.ascontiguousarray(arr[:, 0]).tobytes(),
+            "obs_counts": np.ascontiguousarray(arr[:, 1]).tobytes(),
+        }
+        for i in range(MAX_KEYS):
+            kv = k[1 + i] if i < len(cube) else None
+            record[f"k{i}"] = None if kv is None else str(kv)
+        records.append(record)
+    for a in range(0, len(records), 5_000):
+        await session.execute(insert(t), records[a : a + 5_000])
+    await _move_watermark(session, rollup.name, name, end)
     return len(records)

@@ -102,6 +102,30 @@ def _rows(
     return out
 
 
+def _response_time_rows(
+    q: AnalyticsQuery, hists: Sequence[tuple[tuple[Any, ...], ru.Histogram]]
+) -> list[AggRow]:
+    """The response-time aggregates of each group's histogram of whole milliseconds (as the
+    raw rows' ``percentile_cont`` and integer sum give them)."""
+    out: list[AggRow] = []
+    for key, h in hists:
+        n = int(h[1].sum())
+        if not n:
+            continue
+        total = int((h[0] * h[1]).sum())
+        values: dict[str, float | int | None] = {
+            "answered": n,
+            "ttfq_p50_ms": ru.histogram_percentile(h, 0.5),
+            "ttfq_p95_ms": ru.histogram_percentile(h, 0.95),
+            "ttfq_mean_ms": float(total) / n,
+        }
+        out.append((key, values))
+    if not out and not q.group_by:  # as the raw rows' ungrouped aggregate: one empty row
+        out.append(((), {"answered": 0, "ttfq_p50_ms": None, "ttfq_p95_ms": None,
+                         "ttfq_mean_ms": None}))  # fmt: skip
+    return out
+
+
 def _int(v: Any) -> int:
     return int(v or 0)
 
@@ -254,7 +278,9 @@ class AnalyticsService:
 
     @report
     async def response_times(self, session: AsyncSession, q: AnalyticsQuery) -> ResponseTimeReport:
-        rows = await (await self._repo(session)).response_times(q)
+        repo = await self._repo(session)
+        hists = await ru.histogram_rows(repo, "response_times", q, use_rollups=self.use_rollups)
+        rows = await repo.response_times(q) if hists is None else _response_time_rows(q, hists)
 
         def build(group: dict[str, GroupValue], v: dict[str, Any]) -> ResponseTimeRow:
             return ResponseTimeRow(
@@ -267,7 +293,9 @@ class AnalyticsService:
 
         notes = [
             "time to first quote: first_quote_at − sent_at of requests answered with a firm "
-            "price; percentiles interpolate linearly (percentile_cont)",
+            "price, in whole milliseconds (rounded down: the report's resolution); "
+            "percentiles interpolate linearly between those values (percentile_cont), exactly "
+            "also where whole days are read from the daily histograms",
             TIME_NOTE.format("the RFQ's creation"),
         ]
         return ResponseTimeReport(

@@ -1,6 +1,11 @@
 """ORM models; importing this package registers every table on ``Base.metadata``."""
 
-from app.models.analytics import AnalyticsRollup, AnalyticsRollupState, FillMarkout
+from app.models.analytics import (
+    AnalyticsHistogram,
+    AnalyticsRollup,
+    AnalyticsRollupState,
+    FillMarkout,
+)
 from app.models.api_key import ApiKey
 from app.models.dealer import Dealer, DealerQuote, DealerRequest
 from app.models.desk import DeskRiskFactor
@@ -13,6 +18,7 @@ from app.models.quote import ClientQuote
 from app.models.rfq import Rfq, RfqEvent, RfqLeg
 
 __all__ = [
+    "AnalyticsHistogram",
     "AnalyticsRollup",
     "AnalyticsRollupState",
     "ApiKey",

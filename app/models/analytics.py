@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, Index, String, Uuid
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -60,6 +60,30 @@ class AnalyticsRollup(IdMixin, Base):
     m9: Mapped[float | None] = mapped_column(Float, default=None)
     m10: Mapped[float | None] = mapped_column(Float, default=None)
     m11: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class AnalyticsHistogram(IdMixin, Base):
+    """One group's histogram of a report's integer observation (response times in whole
+    milliseconds) over the RFQs created on one UTC day: exact percentiles of any run of days
+    from the merged counts.
+
+    ``report``, ``cube``, ``day`` and ``k0…k3`` as in :class:`AnalyticsRollup`; ``obs_values``
+    the distinct values, ascending, and ``obs_counts`` how many observations had each, both
+    little-endian int64 arrays (``numpy`` ``<i8`` bytes); ``n`` the sum of the counts."""
+
+    __tablename__ = "analytics_histogram"
+    __table_args__ = (Index("ix_analytics_histogram_report_cube_day", "report", "cube", "day"),)
+
+    report: Mapped[str] = mapped_column(String(40))
+    cube: Mapped[str] = mapped_column(String(120))
+    day: Mapped[date] = mapped_column(Date)
+    k0: Mapped[str | None] = mapped_column(String(200), default=None)
+    k1: Mapped[str | None] = mapped_column(String(200), default=None)
+    k2: Mapped[str | None] = mapped_column(String(200), default=None)
+    k3: Mapped[str | None] = mapped_column(String(200), default=None)
+    n: Mapped[int] = mapped_column(BigInteger)
+    obs_values: Mapped[bytes] = mapped_column(LargeBinary)
+    obs_counts: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class AnalyticsRollupState(Base):

@@ -225,7 +225,8 @@ def response_times(log: Log, rfqs: list[Rfq], dims: list[str]) -> dict[Key, dict
     values: dict[Key, list[float]] = defaultdict(list)
     for r, d in window_requests(log, rfqs):
         if d.outcome in ANSWERED and d.first_quote_at and d.sent_at:
-            ms = (d.first_quote_at - d.sent_at).total_seconds() * 1000.0
+            # whole milliseconds, rounded down: the report's resolution
+            ms = (d.first_quote_at - d.sent_at) // timedelta(milliseconds=1)
             values[key(r, log.dealer_name[d.dealer_id])].append(ms)
     return {
         k: {

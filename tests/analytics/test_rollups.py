@@ -9,15 +9,23 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.analytics import jobs
 from app.analytics import rollup as ru
-from app.analytics.repository import OPEN
+from app.analytics.repository import OPEN, percentile_cont
 from app.analytics.service import analytics_service
-from app.models import AnalyticsRollup, AnalyticsRollupState, DealerRequest, FillMarkout, Rfq
+from app.models import (
+    AnalyticsHistogram,
+    AnalyticsRollup,
+    AnalyticsRollupState,
+    DealerRequest,
+    FillMarkout,
+    Rfq,
+)
 from app.models._mixins import new_id
 from tests.analytics import expected as ex
 from tests.analytics.seed import T0, Seeded
@@ -189,11 +197,16 @@ class TestRollups:
                 _check(rows, ex.funnel(log, log.window(since, until), dims))
 
     async def test_rebuild_gives_the_same_rows(self, rolled, session, sessionmaker):
-        t = AnalyticsRollup.__table__
-        cols = [c for c in t.c if c.name != "id"]
-        first = sorted(map(tuple, (await session.execute(select(*cols))).all()), key=repr)
+        async def rows() -> list[Any]:
+            out: list[Any] = []
+            for t in (AnalyticsRollup.__table__, AnalyticsHistogram.__table__):
+                cols = [c for c in t.c if c.name != "id"]
+                out += sorted(map(tuple, (await session.execute(select(*cols))).all()), key=repr)
+            return out
+
+        first = await rows()
         written, _ = await jobs.refresh_rollups(sessionmaker, NOW, rebuild=True)
-        again = sorted(map(tuple, (await session.execute(select(*cols))).all()), key=repr)
+        again = await rows()
         assert written == len(first) == len(again)
         assert again == first
 
@@ -278,6 +291,119 @@ class TestRollups:
         assert ru.choose_cube(hit, AnalyticsQuery(at(1), at(2), (Dim.HOUR,))) is None
 
 
+#: groupings of the response times: by dealer (ties: the seeded latencies repeat), by dealer ×
+#: client × day (many groups with a single observation), from each cube and from none (hour)
+RESPONSE_DIMS = (
+    [], ["dealer"], ["day"], ["dealer", "day"], ["underlying", "channel"],
+    ["dealer", "structure", "side"], ["dealer", "client"], ["dealer", "client", "day"],
+    ["hour"], ["client"],
+)  # fmt: skip
+
+
+class TestResponseTimeHistograms:
+    """Response times from the daily histograms of whole milliseconds equal, to the last bit,
+    ``percentile_cont`` over the raw rows (and the independent computation)."""
+
+    @pytest.fixture
+    async def sub_ms(self, seeded, session):
+        """First quotes off the millisecond grid (the values are rounded down on every
+        path): +0.999 ms, +0.5 ms and +1 µs on some requests."""
+        reqs = (
+            await session.scalars(
+                select(DealerRequest)
+                .where(DealerRequest.first_quote_at.is_not(None))
+                .order_by(DealerRequest.created_at, DealerRequest.id)
+            )
+        ).all()
+        for i, d in enumerate(reqs):
+            assert d.first_quote_at is not None
+            assert d.sent_at is not None
+            if i % 3:
+                d.first_quote_at += timedelta(microseconds=(999, 500, 1)[i % 3])
+            if i % 5 == 0:  # sent a µs before a whole second: 0.999999 s + 40.9995 ms
+                d.sent_at = d.sent_at.replace(microsecond=999_999)
+                d.first_quote_at = d.sent_at + timedelta(microseconds=40_999_5 // 10 + i)
+        await session.commit()
+
+    async def _both(self, api: Any, analyst: Any, dims: list[str], **w: Any) -> Any:
+        analytics_service.use_rollups = True
+        _, fast = await get_report(api, analyst, "response-times", dims, **w)
+        analytics_service.use_rollups = False
+        try:
+            _, raw = await get_report(api, analyst, "response-times", dims, **w)
+        finally:
+            analytics_service.use_rollups = True
+        return fast, raw
+
+    async def test_histograms_equal_percentile_cont_of_the_raw_rows(
+        self, sub_ms, api, analyst, session, sessionmaker
+    ):
+        await jobs.refresh(sessionmaker, NOW)
+        assert await session.scalar(select(func.count()).select_from(AnalyticsHistogram))
+        log = await ex.load(session)
+        singles = ties = 0
+        for since, until in WINDOWS:
+            w = {"since": since.isoformat(), "until": until.isoformat()}
+            for dims in RESPONSE_DIMS:
+                fast, raw = await self._both(api, analyst, dims, **w)
+                assert fast == raw, (since, until, dims)  # identical, not approximately
+                _check(fast, ex.response_times(log, log.window(since, until), dims))
+                singles += sum(r["answered"] == 1 for r in fast.values())
+                ties += sum(
+                    r["answered"] > 1 and r["ttfq_p50_ms"] == int(r["ttfq_p50_ms"])
+                    for r in fast.values()
+                )
+            _, rows = await get_report(
+                api, analyst, "response-times", ["underlying"], dealer="bravo", **w
+            )
+            analytics_service.use_rollups = False
+            _, raw = await get_report(
+                api, analyst, "response-times", ["underlying"], dealer="bravo", **w
+            )
+            analytics_service.use_rollups = True
+            assert rows == raw
+        assert singles
+        assert ties
+
+    async def test_reports_read_the_histograms(self, seeded, api, analyst, session, sessionmaker):
+        """Not vacuous: doubling one day's counts doubles the day's answered requests."""
+        await jobs.refresh(sessionmaker, NOW)
+        w = {"since": at(2).isoformat(), "until": at(3).isoformat()}
+        fast, raw = await self._both(api, analyst, ["dealer"], **w)
+        assert fast == raw
+        t = AnalyticsHistogram
+        hists = (
+            await session.scalars(
+                select(t).where(t.report == "response_times", t.cube == "dealer,underlying,channel")
+            )
+        ).all()
+        assert hists
+        for h in hists:
+            counts = np.frombuffer(h.obs_counts, "<i8") * 2
+            h.obs_counts = counts.astype("<i8").tobytes()
+        await session.commit()
+        _, doubled = await get_report(api, analyst, "response-times", ["dealer"], **w)
+        for key, row in raw.items():
+            assert doubled[key]["answered"] == 2 * row["answered"]
+            assert doubled[key]["ttfq_mean_ms"] == row["ttfq_mean_ms"]
+
+
+@pytest.mark.parametrize(
+    "xs",
+    [[7], [5, 5], [1, 2], [3, 1, 2, 2, 2, 9], list(range(1, 21)), [0, 1000] * 7 + [3]],
+)
+def test_histogram_percentiles_are_percentile_cont(xs):
+    values, counts = np.unique(np.array(xs, dtype=np.int64), return_counts=True)
+    h = ru.merge_histograms([(values[::-1].copy(), counts[::-1].copy())])
+    s = sorted(xs)
+    for f in (0.5, 0.95, 0.0, 1.0):
+        want = percentile_cont(f, len(s), lambda i: float(s[i]))
+        assert ru.histogram_percentile(h, f) == want
+        assert want == pytest.approx(float(np.percentile(s, f * 100)), rel=1e-12)
+    halves = ru.merge_histograms([h, h])
+    assert list(halves[1]) == list(2 * h[1])
+
+
 class TestStoredMarkouts:
     async def test_the_job_stores_final_markouts_and_reports_are_unchanged(
         self, seeded, api, analyst, session, sessionmaker
@@ -350,6 +476,7 @@ def test_the_cli_refreshes_a_database(tmp_path, monkeypatch):
         async with create_sessionmaker(engine)() as s:
             marked = await s.scalar(select(func.count()).select_from(FillMarkout))
             rows = await s.scalar(select(func.count()).select_from(AnalyticsRollup))
+            rows += await s.scalar(select(func.count()).select_from(AnalyticsHistogram)) or 0
             through = list((await s.scalars(select(AnalyticsRollupState.through))).all())
         await engine.dispose()
         return marked or 0, rows or 0, through
