@@ -445,22 +445,38 @@ async def histogram_rows(
             where.append(key_col[dim] == value)
     result = await repo.session.execute(select(*cols, t.c.obs_values, t.c.obs_counts).where(*where))
     with gc_paused():
+        # the stored arrays' bytes joined per group as read (one array per group, not per row;
+        # the group values normalized once per group)
+        raw: dict[tuple[Any, ...], tuple[list[bytes], list[bytes]]] = {}
         for row in result.all():
-            k = tuple([f(x) for f, x in zip(norms, row[:n], strict=True)])
-            parts[k].append(
-                (np.frombuffer(row[n], HIST_DTYPE), np.frombuffer(row[n + 1], HIST_DTYPE))
-            )
+            got = raw.get(row[:n])
+            if got is None:
+                got = raw[row[:n]] = ([], [])
+            got[0].append(row[n])
+            got[1].append(row[n + 1])
+        for key, (vs, cs) in raw.items():
+            k = tuple([f(x) for f, x in zip(norms, key, strict=True)])
+            values = np.frombuffer(b"".join(vs), HIST_DTYPE)
+            parts[k].append((values, np.frombuffer(b"".join(cs), HIST_DTYPE)))
         return [(k, merge_histograms(hs)) for k, hs in parts.items()]
 
 
+#: value ranges up to this wide are merged by counting into an array (else by sorting)
+DENSE_RANGE = 1 << 22
+
+
 def merge_histograms(hs: Sequence[Histogram]) -> Histogram:
-    """The histograms' counts added up by value."""
-    if len(hs) == 1:
-        values, counts = hs[0]
-        order = np.argsort(values, kind="stable")
-        return values[order].astype(np.int64), counts[order].astype(np.int64)
+    """The histograms' counts added up by value (values ascending, no zero counts)."""
     values = np.concatenate([h[0] for h in hs]).astype(np.int64)
     counts = np.concatenate([h[1] for h in hs]).astype(np.int64)
+    if not len(values):
+        return values, counts
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo < DENSE_RANGE:
+        summed = np.zeros(hi - lo + 1, dtype=np.int64)
+        np.add.at(summed, values - lo, counts)
+        distinct = np.flatnonzero(summed)
+        return distinct + lo, summed[distinct]
     distinct, inverse = np.unique(values, return_inverse=True)
     summed = np.zeros(len(distinct), dtype=np.int64)
     np.add.at(summed, inverse.reshape(-1), counts)
