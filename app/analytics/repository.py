@@ -157,19 +157,6 @@ class AnalyticsRepository:
             return cast(func.extract("hour", self._utc(ts)), Integer)
         return cast(func.strftime("%H", ts), Integer)
 
-    def _seconds(self, start: Any, end: Any) -> ColumnElement[float]:
-        if self.pg:
-            return cast(func.extract("epoch", end - start), Float)
-
-        # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds plus the fraction's digits
-        # (julianday() differences lose microseconds to the size of a Julian day number)
-        def fraction(ts: Any) -> ColumnElement[float]:
-            return cast(func.substr(ts, 20), Float)
-
-        whole = cast(func.strftime("%s", end), Float) - cast(func.strftime("%s", start), Float)
-        seconds: ColumnElement[float] = whole + fraction(end) - fraction(start)
-        return seconds
-
     def _millis(self, start: Any, end: Any) -> ColumnElement[int]:
         """``end - start`` in whole milliseconds, rounded down, exactly (an integer: reports
         that take percentiles of it can keep exact histograms of it)."""
