@@ -31,7 +31,20 @@ class FillMarkout(Base):
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class AnalyticsRollup(IdMixin, Base):
+class _DayGroup:
+    """What identifies a rollup row: the report, the cube (its grouping dimensions), the UTC day
+    of the RFQs' creation and the group's values ``k0…k3`` (as text, in the cube's order)."""
+
+    report: Mapped[str] = mapped_column(String(40))
+    cube: Mapped[str] = mapped_column(String(120))
+    day: Mapped[date] = mapped_column(Date)
+    k0: Mapped[str | None] = mapped_column(String(200), default=None)
+    k1: Mapped[str | None] = mapped_column(String(200), default=None)
+    k2: Mapped[str | None] = mapped_column(String(200), default=None)
+    k3: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class AnalyticsRollup(IdMixin, _DayGroup, Base):
     """One group of one report's additive measures over the RFQs created on one UTC day.
 
     ``report`` names the observation query, ``cube`` its grouping dimensions (comma-separated,
@@ -41,13 +54,6 @@ class AnalyticsRollup(IdMixin, Base):
     __tablename__ = "analytics_rollup"
     __table_args__ = (Index("ix_analytics_rollup_report_cube_day", "report", "cube", "day"),)
 
-    report: Mapped[str] = mapped_column(String(40))
-    cube: Mapped[str] = mapped_column(String(120))
-    day: Mapped[date] = mapped_column(Date)
-    k0: Mapped[str | None] = mapped_column(String(200), default=None)
-    k1: Mapped[str | None] = mapped_column(String(200), default=None)
-    k2: Mapped[str | None] = mapped_column(String(200), default=None)
-    k3: Mapped[str | None] = mapped_column(String(200), default=None)
     m0: Mapped[float | None] = mapped_column(Float, default=None)
     m1: Mapped[float | None] = mapped_column(Float, default=None)
     m2: Mapped[float | None] = mapped_column(Float, default=None)
@@ -62,7 +68,7 @@ class AnalyticsRollup(IdMixin, Base):
     m11: Mapped[float | None] = mapped_column(Float, default=None)
 
 
-class AnalyticsHistogram(IdMixin, Base):
+class AnalyticsHistogram(IdMixin, _DayGroup, Base):
     """One group's histogram of a report's integer observation (response times in whole
     milliseconds) over the RFQs created on one UTC day: exact percentiles of any run of days
     from the merged counts.
@@ -74,13 +80,6 @@ class AnalyticsHistogram(IdMixin, Base):
     __tablename__ = "analytics_histogram"
     __table_args__ = (Index("ix_analytics_histogram_report_cube_day", "report", "cube", "day"),)
 
-    report: Mapped[str] = mapped_column(String(40))
-    cube: Mapped[str] = mapped_column(String(120))
-    day: Mapped[date] = mapped_column(Date)
-    k0: Mapped[str | None] = mapped_column(String(200), default=None)
-    k1: Mapped[str | None] = mapped_column(String(200), default=None)
-    k2: Mapped[str | None] = mapped_column(String(200), default=None)
-    k3: Mapped[str | None] = mapped_column(String(200), default=None)
     n: Mapped[int] = mapped_column(BigInteger)
     obs_values: Mapped[bytes] = mapped_column(LargeBinary)
     obs_counts: Mapped[bytes] = mapped_column(LargeBinary)
