@@ -1212,9 +1212,9 @@ async def verify(db: str, only: set[str], windows: set[str]) -> dict[str, Any]:
                "price_improvement", "price_improvement_dealer", "markouts_cold",
                "markouts_cold_stored_only",
                "calibration_hit", "calibration_fill", "hit_ratio_by_tenor",
-               "response_times")  # fmt: skip
+               "response_times", "quote_width_dealer", "quote_width_client", "cover")  # fmt: skip
     #: exact percentiles from histograms: the same numbers to the last bit
-    identical = ("response_times",)
+    identical = ("response_times", "quote_width_dealer", "quote_width_client", "cover")
     try:
         for name, (call, group_by) in queries().items():
             if name not in checked or (only and name not in only):

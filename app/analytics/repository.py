@@ -41,6 +41,7 @@ from sqlalchemy import (
     Integer,
     Interval,
     Select,
+    String,
     Text,
     Uuid,
     and_,
@@ -55,6 +56,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,6 +87,11 @@ OPEN = ("new", "quoting", "quoted", "accepted")
 #: within its life (an hour at most): reports scan those tables' time indexes up to this long
 #: after the window and keep the rows of the window's RFQs
 SLACK = timedelta(days=1)
+#: the price tick, the resolution of the reports that take percentiles of coin prices (quote
+#: widths, cover): a coin price is a whole number of 1e-4 coin, rounded half away from zero
+TICKS_PER_COIN = 10_000
+#: USD prices in those reports: whole cents, rounded half away from zero
+CENTS_PER_USD = 100
 
 AggKind = Literal["count", "sum", "count_nonnull", "mean", "p50", "p95"]
 
@@ -177,6 +184,36 @@ class AnalyticsRepository:
         us = whole * 1_000_000 + micros(end) - micros(start)
         floor_us = us - ((us % 1000) + 1000) % 1000  # a multiple of 1000 (floor, signs too)
         return cast(floor_us.self_group().op("/")(literal(1000)), Integer)
+
+    def _units(self, money: Any, per: int) -> ColumnElement[int]:
+        """A money column in whole ``1/per`` units (``per`` a power of ten: ``TICKS_PER_COIN``,
+        ``CENTS_PER_USD``), rounded half away from zero, exactly (an integer): from the exact
+        decimal on both databases (PostgreSQL's ``round(numeric)``; SQLite's stored text by
+        its digits, never through a float)."""
+        if self.pg:
+            return cast(func.round(money * literal_column(str(per))), BigInteger)
+        digits = len(str(per)) - 1
+
+        def cat(*parts: Any) -> ColumnElement[str]:
+            out: ColumnElement[str] = parts[0]
+            for part in parts[1:]:
+                out = out.op("||")(part)
+            return out
+
+        # SQLite: the text of the decimal (format "f": digits, one '.', no exponent)
+        money = type_coerce(money, String())
+        mag_text = func.ltrim(money, literal("-"), type_=String())
+        padded = cat(
+            mag_text,
+            case((func.instr(mag_text, literal(".")) == 0, literal(".")), else_=literal("")),
+            literal("0" * (digits + 1)),
+        )
+        dot = func.instr(padded, literal("."))
+        whole = cast(func.substr(padded, 1, dot - 1), Integer)
+        frac = cast(func.substr(padded, dot + 1, digits), Integer)
+        next_digit = cast(func.substr(padded, dot + 1 + digits, 1), Integer)
+        mag = whole * per + frac + case((next_digit >= 5, 1), else_=0)
+        return cast(case((money.is_(None), null()), (money.like("-%"), -mag), else_=mag), Integer)
 
     def _plus(self, ts: ColumnElement[Any], seconds: float) -> ColumnElement[Any]:
         if self.pg:
@@ -336,12 +373,19 @@ class AnalyticsRepository:
         dims = self._dims(q, r, dealer_name=name, cq=cq, ms=ms)
         return from_, [*where, *by_dealer], dims, dr
 
-    def _firm_quotes(self, q: AnalyticsQuery, extra: Sequence[ColumnElement[Any]]) -> Any:
+    def _firm_quotes(
+        self, q: AnalyticsQuery, extra: Sequence[ColumnElement[Any]], *, ticks: bool = False
+    ) -> Any:
         """Each dealer's final firm price on the window's RFQs (one firm quote per request: a
         new quote replaces the previous one), with the side(s) the client could trade and,
         from ``extra``, window columns over all dealers of the RFQ. Not filtered by dealer:
-        "best" compares with every dealer asked."""
+        "best" compares with every dealer asked. ``ticks``: bid and ask in whole ticks
+        (:data:`TICKS_PER_COIN`) instead of floats."""
         dq = DealerQuote.__table__.alias("dq")
+
+        def price(col: Any) -> ColumnElement[Any]:
+            return self._units(col, TICKS_PER_COIN) if ticks else _f(col)
+
         r, where = self._rfqs(q)
         from_: FromClause = dq.join(r, r.c.id == dq.c.rfq_id)
         from_, cq, ms = self._with_quote(from_, r, q)
@@ -354,8 +398,8 @@ class AnalyticsRepository:
                 *dealer_col,
                 dq.c.rfq_id,
                 dq.c.received_at,
-                _f(dq.c.bid_coin).label("bid"),
-                _f(dq.c.ask_coin).label("ask"),
+                price(dq.c.bid_coin).label("bid"),
+                price(dq.c.ask_coin).label("ask"),
                 # the client traded (or asked for) a side: dealers' offers matter when it buys
                 _flag(wanted != "sell").label("on_ask"),
                 _flag(wanted != "buy").label("on_bid"),
@@ -479,40 +523,71 @@ class AnalyticsRepository:
         """Per group of ``spec`` and value of its integer ``column``: the count of
         observations (the value is the last group column)."""
         o = spec.obs.subquery("h")
-        obs = select(*(o.c[f"g{i}"] for i in range(spec.n)), o.c[column].label(f"g{spec.n}"))
+        cols = [*(o.c[f"g{i}"] for i in range(spec.n)), o.c[column].label(f"g{spec.n}")]
+        obs = select(*cols).where(o.c[column].is_not(None))
         return await self._aggregate(obs, spec.n + 1, [Agg("n", "count")], sorts=spec.sorts)
 
     async def dealer_quote_width(self, q: AnalyticsQuery) -> list[AggRow]:
+        """Dealer quote widths per group, from the raw rows (``percentile_cont`` of ticks)."""
+        return _width_rows(await self.run(self.obs_quote_width_dealer(q)))
+
+    def obs_quote_width_dealer(self, q: AnalyticsQuery) -> Spec:
+        """Final firm dealer quotes with both sides and their width ``width``: ask − bid in
+        whole ticks (each price rounded to the tick first: the report's resolution; the
+        histogram rollup keeps the same values)."""
         n = len(q.group_by)
-        fq = self._firm_quotes(q, []).subquery("fq")
+        fq = self._firm_quotes(q, [], ticks=True).subquery("fq")
         obs = select(
             *(fq.c[f"g{i}"] for i in range(n)),
             (fq.c.ask - fq.c.bid).label("width"),
-            cast(null(), Float).label("width_usd"),
+            cast(null(), BigInteger).label("width_cents"),
         ).where(fq.c.bid.is_not(None), fq.c.ask.is_not(None))
         if q.dealer is not None:
             obs = obs.where(fq.c.dealer == q.dealer)
-        return await self._aggregate(obs, n, _WIDTH_AGGS)
+        return Spec(obs, n, _WIDTH_AGGS)
 
     async def client_quote_width(self, q: AnalyticsQuery) -> list[AggRow]:
+        """Client quote widths per group, from the raw rows (``percentile_cont`` of ticks)."""
+        return _width_rows(await self.run(self.obs_quote_width_client(q)))
+
+    def obs_quote_width_client(self, q: AnalyticsQuery) -> Spec:
+        """The desk's two-way client quotes: ``width`` in whole ticks, ``width_cents`` (ask −
+        bid in USD) in whole cents, each price rounded first (the report's resolution)."""
         r, where = self._rfqs(q)
         from_, cq, ms = self._with_quote(r, r, q, force=True)
         assert cq is not None  # noqa: S101
         obs = (
             select(
                 *self._dims(q, r, cq=cq, ms=ms),
-                (_f(cq.c.ask_coin) - _f(cq.c.bid_coin)).label("width"),
-                (_f(cq.c.ask_usd) - _f(cq.c.bid_usd)).label("width_usd"),
+                (
+                    self._units(cq.c.ask_coin, TICKS_PER_COIN)
+                    - self._units(cq.c.bid_coin, TICKS_PER_COIN)
+                ).label("width"),
+                (
+                    self._units(cq.c.ask_usd, CENTS_PER_USD)
+                    - self._units(cq.c.bid_usd, CENTS_PER_USD)
+                ).label("width_cents"),
             )
             .select_from(from_)
             .where(*where, cq.c.bid_coin.is_not(None), cq.c.ask_coin.is_not(None))
         )
-        return await self._aggregate(obs, len(q.group_by), _WIDTH_AGGS)
+        return Spec(obs, len(q.group_by), _WIDTH_AGGS)
 
     async def cover(self, q: AnalyticsQuery) -> list[AggRow]:
-        """Per RFQ side the client could trade: best and next-best firm dealer price."""
+        """Cover per group, from the raw rows (``percentile_cont`` of ticks)."""
+        rows = await self.run(self.obs_cover(q))
+        for _, v in rows:
+            total, n = v.pop("cover_sum"), int(v["observations"] or 0)
+            p50 = v.pop("cover_p50")
+            v["cover_coin_mean"] = units_mean(total, n, TICKS_PER_COIN)
+            v["cover_coin_p50"] = None if p50 is None else float(p50) / TICKS_PER_COIN
+        return rows
+
+    def obs_cover(self, q: AnalyticsQuery) -> Spec:
+        """Per RFQ side the client could trade: ``cover``, |best − next-best| firm dealer
+        price in whole ticks (prices rounded to the tick first, and ranked by them)."""
         n = len(q.group_by)
-        fq = self._firm_quotes(q, []).subquery("fq")
+        fq = self._firm_quotes(q, [], ticks=True).subquery("fq")
         dims = [fq.c[f"g{i}"] for i in range(n)]
         dealer = [fq.c.dealer] if q.dealer is not None else []
         # one row per quoted side, ranked best first (bids by descending price)
@@ -537,16 +612,12 @@ class AnalyticsRepository:
         ).where(ranked.c.rn == 1, ranked.c.next_price.is_not(None))
         if q.dealer is not None:
             obs = obs.where(ranked.c.dealer == q.dealer)
-        return await self._aggregate(
-            obs,
-            n,
-            [
-                Agg("observations", "count"),
-                Agg("cover_coin_mean", "mean", "cover"),
-                Agg("cover_coin_p50", "p50", "cover"),
-            ],
-            sorts=True,
-        )
+        aggs = [
+            Agg("observations", "count"),
+            Agg("cover_p50", "p50", "cover"),
+            Agg("cover_sum", "sum", "cover"),
+        ]
+        return Spec(obs, n, aggs, sorts=True)
 
     def _fills(
         self, q: AnalyticsQuery, counterparty: str, *, quote: bool = True
@@ -891,12 +962,38 @@ _RESPONSE_AGGS = [
     Agg("ttfq_p95_ms", "p95", "ms"),
     Agg("ttfq_sum_ms", "sum", "ms"),
 ]
+#: widths in whole ticks and cents; means as the exact integer sums over the counts
 _WIDTH_AGGS = [
     Agg("quotes", "count"),
-    Agg("width_coin_mean", "mean", "width"),
-    Agg("width_coin_p50", "p50", "width"),
-    Agg("width_usd_mean", "mean", "width_usd"),
+    Agg("width_p50", "p50", "width"),
+    Agg("width_sum", "sum", "width"),
+    Agg("width_cents_n", "count_nonnull", "width_cents"),
+    Agg("width_cents_sum", "sum", "width_cents"),
 ]
+
+
+def units_mean(total: Any, n: int, per: int) -> float | None:
+    """The mean of ``n`` whole ``1/per`` units summing to ``total``, in whole units: the
+    exact quotient, correctly rounded (Python's integer true division)."""
+    if total is None or not n:
+        return None
+    return int(total) / (n * per)
+
+
+def _width_rows(rows: list[AggRow]) -> list[AggRow]:
+    """The quote-width report's values from the raw rows' aggregates of ticks and cents."""
+    for _, v in rows:
+        n = int(v.pop("quotes") or 0)
+        p50 = v.pop("width_p50")
+        total, usd_n = v.pop("width_sum"), v.pop("width_cents_n")
+        usd_total = v.pop("width_cents_sum")
+        v.update(
+            quotes=n,
+            width_coin_mean=units_mean(total, n, TICKS_PER_COIN),
+            width_coin_p50=None if p50 is None else float(p50) / TICKS_PER_COIN,
+            width_usd_mean=units_mean(usd_total, int(usd_n or 0), CENTS_PER_USD),
+        )
+    return rows
 
 
 def _markout_fill_columns(f: FromClause, r: FromClause) -> list[ColumnElement[Any]]:

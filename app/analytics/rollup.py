@@ -7,14 +7,15 @@ run over whole days, grouped by day and the cube's dimensions, with its measures
 additive: counts and sums as they are, a mean as its sum and its count of values.
 
 A percentile is not additive; a histogram is. Response times are observed at the resolution
-the report defines, whole milliseconds (an integer): their rollup keeps, per day and group,
+the report defines, whole milliseconds (an integer), quote widths and cover at the price tick,
+whole 1e-4 coin (and the client quotes' USD width at whole cents; every price rounded half
+away from zero to the tick first, on every path): their rollups keep, per day and group,
 the histogram of those values (``analytics_histogram``: each distinct value and its count).
 A window's histogram is the merged counts of its rollup days and of its edges' raw rows
 (counted by value in SQL), and ``percentile_cont`` is computed from it with PostgreSQL's own
 float8 steps (:func:`app.analytics.repository.percentile_cont`): the same multiset of values
 gives the same order statistics, so the same doubles as ``percentile_cont`` over the raw rows;
-the mean is the exact integer sum over the count on both paths. Quote widths and cover (real
-prices, no resolution of the report's own) have no rollups.
+the mean is the exact integer sum over the count on both paths.
 
 A report over ``[since, until)`` grouped by dimensions a cube has (and filtered only by
 dimensions it has) reads
@@ -164,6 +165,25 @@ ROLLUPS: dict[str, Rollup] = {
             DEALER_CUBES,
             value="ms",
         ),
+        Rollup(
+            "quote_width_dealer",
+            lambda repo, q: repo.obs_quote_width_dealer(q),
+            DEALER_CUBES,
+            value="width",
+        ),
+        Rollup(
+            "quote_width_client",
+            lambda repo, q: repo.obs_quote_width_client(q),
+            RFQ_CUBES,
+            value="width",
+        ),
+        Rollup(
+            "quote_width_client_usd",
+            lambda repo, q: repo.obs_quote_width_client(q),
+            RFQ_CUBES,
+            value="width_cents",
+        ),
+        Rollup("cover", lambda repo, q: repo.obs_cover(q), DEALER_CUBES, value="cover"),
     )
 }
 

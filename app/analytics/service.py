@@ -17,7 +17,13 @@ from app.analytics import rollup as ru
 from app.analytics.dimensions import BUCKET_UNITS, BUCKETS, Dim, bucket_label, bucket_labels
 from app.analytics.jobs import FINAL_AFTER, price_fills
 from app.analytics.markouts import MARKOUT_HORIZONS_S, markout_aggregates
-from app.analytics.repository import AggRow, AnalyticsRepository
+from app.analytics.repository import (
+    CENTS_PER_USD,
+    TICKS_PER_COIN,
+    AggRow,
+    AnalyticsRepository,
+    units_mean,
+)
 from app.analytics.schemas import (
     AnalyticsQuery,
     CalibratedModel,
@@ -51,6 +57,12 @@ P = ParamSpec("P")
 TIME_NOTE = (
     "every report covers the RFQs created in [since, until) and what was logged about them; "
     "day and hour are UTC, of {}"
+)
+PRICE_TICK_NOTE = (
+    "resolution: every coin price is taken as a whole number of ticks of 1e-4 coin, and every "
+    "USD price as whole cents, rounded half away from zero, before it is subtracted; medians "
+    "interpolate linearly between those values (percentile_cont) and means are the exact sums "
+    "over the counts, exactly also where whole days are read from the daily histograms"
 )
 DEALER_FIRM = (
     "a dealer's price is its final firm quote (status live, won, lost or expired; replaced, "
@@ -123,6 +135,49 @@ def _response_time_rows(
     if not out and not q.group_by:  # as the raw rows' ungrouped aggregate: one empty row
         out.append(((), {"answered": 0, "ttfq_p50_ms": None, "ttfq_p95_ms": None,
                          "ttfq_mean_ms": None}))  # fmt: skip
+    return out
+
+
+def _tick_stats(h: ru.Histogram, per: int) -> tuple[int, float | None, float | None]:
+    """(count, mean, median) of a histogram of whole ``1/per`` units, in whole units: as the
+    raw rows' ``percentile_cont`` and exact integer sum give them."""
+    n = int(h[1].sum())
+    p50 = ru.histogram_percentile(h, 0.5)
+    total = int((h[0] * h[1]).sum())
+    return n, units_mean(total, n, per), None if p50 is None else p50 / per
+
+
+def _width_hist_rows(
+    q: AnalyticsQuery,
+    hists: Sequence[tuple[tuple[Any, ...], ru.Histogram]],
+    usd: Sequence[tuple[tuple[Any, ...], ru.Histogram]] | None,
+) -> list[AggRow]:
+    """The quote-width aggregates of each group's histograms of ticks (and of cents)."""
+    usd_mean = {k: _tick_stats(h, CENTS_PER_USD)[1] for k, h in usd or ()}
+    out: list[AggRow] = []
+    for key, h in hists:
+        n, mean, p50 = _tick_stats(h, TICKS_PER_COIN)
+        if n:
+            out.append((key, {"quotes": n, "width_coin_mean": mean, "width_coin_p50": p50,
+                              "width_usd_mean": usd_mean.get(key)}))  # fmt: skip
+    if not out and not q.group_by:  # as the raw rows' ungrouped aggregate: one empty row
+        out.append(((), {"quotes": 0, "width_coin_mean": None, "width_coin_p50": None,
+                         "width_usd_mean": None}))  # fmt: skip
+    return out
+
+
+def _cover_hist_rows(
+    q: AnalyticsQuery, hists: Sequence[tuple[tuple[Any, ...], ru.Histogram]]
+) -> list[AggRow]:
+    """The cover aggregates of each group's histogram of ticks."""
+    out: list[AggRow] = []
+    for key, h in hists:
+        n, mean, p50 = _tick_stats(h, TICKS_PER_COIN)
+        if n:
+            out.append((key, {"observations": n, "cover_coin_mean": mean,
+                              "cover_coin_p50": p50}))  # fmt: skip
+    if not out and not q.group_by:  # as the raw rows' ungrouped aggregate: one empty row
+        out.append(((), {"observations": 0, "cover_coin_mean": None, "cover_coin_p50": None}))
     return out
 
 
@@ -308,23 +363,32 @@ class AnalyticsService:
         self, session: AsyncSession, q: AnalyticsQuery, source: QuoteSource
     ) -> QuoteWidthReport:
         repo = await self._repo(session)
+        fast = self.use_rollups
         if source is QuoteSource.DEALER:
-            rows = await repo.dealer_quote_width(q)
+            hists = await ru.histogram_rows(repo, "quote_width_dealer", q, use_rollups=fast)
+            if hists is None:
+                rows = await repo.dealer_quote_width(q)
+            else:
+                rows = _width_hist_rows(q, hists, None)
             unit = "dealer_request"
             notes = [
                 "dealer quotes with both a bid and an ask: ask − bid in coin per structure unit",
                 DEALER_FIRM,
-                TIME_NOTE.format("the RFQ's creation"),
             ]
         else:
             self._no_dealer(q, "client quotes are the desk's; use source=dealer")
-            rows = await repo.client_quote_width(q)
+            hists = await ru.histogram_rows(repo, "quote_width_client", q, use_rollups=fast)
+            usd = await ru.histogram_rows(repo, "quote_width_client_usd", q, use_rollups=fast)
+            if hists is None or usd is None:
+                rows = await repo.client_quote_width(q)
+            else:
+                rows = _width_hist_rows(q, hists, usd)
             unit = "client_quote"
             notes = [
                 "the desk's two-way client quotes (the RFQ's quote that was not superseded): "
                 "ask − bid in coin and in USD per structure unit",
-                TIME_NOTE.format("the RFQ's creation"),
             ]
+        notes += [PRICE_TICK_NOTE, TIME_NOTE.format("the RFQ's creation")]
 
         def build(group: dict[str, GroupValue], v: dict[str, Any]) -> QuoteWidthRow:
             return QuoteWidthRow(
@@ -342,7 +406,9 @@ class AnalyticsService:
 
     @report
     async def cover(self, session: AsyncSession, q: AnalyticsQuery) -> CoverReport:
-        rows = await (await self._repo(session)).cover(q)
+        repo = await self._repo(session)
+        hists = await ru.histogram_rows(repo, "cover", q, use_rollups=self.use_rollups)
+        rows = await repo.cover(q) if hists is None else _cover_hist_rows(q, hists)
 
         def build(group: dict[str, GroupValue], v: dict[str, Any]) -> CoverRow:
             return CoverRow(
@@ -359,6 +425,7 @@ class AnalyticsService:
             "grouped by dealer, a cover counts for the dealer with the best price (earliest "
             "quote first among equal prices)",
             DEALER_FIRM,
+            PRICE_TICK_NOTE,
             TIME_NOTE.format("the RFQ's creation"),
         ]
         return CoverReport(**self._meta(q, "cover", "rfq_side", notes), rows=_rows(q, rows, build))

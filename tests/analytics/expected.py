@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -239,35 +240,46 @@ def response_times(log: Log, rfqs: list[Rfq], dims: list[str]) -> dict[Key, dict
     }
 
 
+def units(price: Any, per: int = 10_000) -> int:
+    """A price in whole ``1/per`` units (ticks of 1e-4 coin, or cents), rounded half away
+    from zero (the reports' resolution), from the exact decimal."""
+    d = Decimal(str(price)) * per
+    return int(d.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def _stats(v: list[int], per: int = 10_000) -> tuple[float, float]:
+    return sum(v) / (len(v) * per), float(np.median(v)) / per
+
+
 def dealer_width(log: Log, rfqs: list[Rfq], dims: list[str]) -> dict[Key, dict[str, Any]]:
     key = keyer(log, dims)
     by_id = {r.id: r for r in rfqs}
-    values: dict[Key, list[float]] = defaultdict(list)
+    values: dict[Key, list[int]] = defaultdict(list)
     for rid, quotes in firm_quotes(log, rfqs).items():
         for q in quotes:
             if q.bid_coin is not None and q.ask_coin is not None:
                 values[key(by_id[rid], log.dealer_name[q.dealer_id])].append(
-                    float(q.ask_coin) - float(q.bid_coin)
+                    units(q.ask_coin) - units(q.bid_coin)
                 )
     return {
-        k: {"quotes": len(v), "width_coin_mean": float(np.mean(v)),
-            "width_coin_p50": float(np.median(v)), "width_usd_mean": None}
+        k: {"quotes": len(v), "width_coin_mean": _stats(v)[0],
+            "width_coin_p50": _stats(v)[1], "width_usd_mean": None}
         for k, v in values.items()
     }  # fmt: skip
 
 
 def client_width(log: Log, rfqs: list[Rfq], dims: list[str]) -> dict[Key, dict[str, Any]]:
     key = keyer(log, dims)
-    coin: dict[Key, list[float]] = defaultdict(list)
-    usd: dict[Key, list[float]] = defaultdict(list)
+    coin: dict[Key, list[int]] = defaultdict(list)
+    usd: dict[Key, list[int]] = defaultdict(list)
     for r in rfqs:
         q = log.quote.get(r.id)
         if q is not None and q.bid_coin is not None and q.ask_coin is not None:
-            coin[key(r, None)].append(float(q.ask_coin) - float(q.bid_coin))
-            usd[key(r, None)].append(float(q.ask_usd) - float(q.bid_usd))  # type: ignore[arg-type]
+            coin[key(r, None)].append(units(q.ask_coin) - units(q.bid_coin))
+            usd[key(r, None)].append(units(q.ask_usd, 100) - units(q.bid_usd, 100))
     return {
-        k: {"quotes": len(v), "width_coin_mean": float(np.mean(v)),
-            "width_coin_p50": float(np.median(v)), "width_usd_mean": float(np.mean(usd[k]))}
+        k: {"quotes": len(v), "width_coin_mean": _stats(v)[0],
+            "width_coin_p50": _stats(v)[1], "width_usd_mean": _stats(usd[k], 100)[0]}
         for k, v in coin.items()
     }  # fmt: skip
 
@@ -275,14 +287,14 @@ def client_width(log: Log, rfqs: list[Rfq], dims: list[str]) -> dict[Key, dict[s
 def cover(log: Log, rfqs: list[Rfq], dims: list[str]) -> dict[Key, dict[str, Any]]:
     key = keyer(log, dims)
     by_id = {r.id: r for r in rfqs}
-    values: dict[Key, list[float]] = defaultdict(list)
+    values: dict[Key, list[int]] = defaultdict(list)
     for rid, quotes in firm_quotes(log, rfqs).items():
         r = by_id[rid]
         wanted = r.accepted_side or r.side
         for side in ("bid", "ask"):
             if (side == "bid" and wanted == "buy") or (side == "ask" and wanted == "sell"):
                 continue
-            priced = [(float(getattr(q, f"{side}_coin")), q) for q in quotes
+            priced = [(units(getattr(q, f"{side}_coin")), q) for q in quotes
                       if getattr(q, f"{side}_coin") is not None]  # fmt: skip
             if len(priced) < 2:
                 continue
@@ -290,8 +302,8 @@ def cover(log: Log, rfqs: list[Rfq], dims: list[str]) -> dict[Key, dict[str, Any
             (p1, q1), (p2, _) = priced[0], priced[1]
             values[key(r, log.dealer_name[q1.dealer_id])].append(abs(p1 - p2))
     return {
-        k: {"observations": len(v), "cover_coin_mean": float(np.mean(v)),
-            "cover_coin_p50": float(np.median(v))}
+        k: {"observations": len(v), "cover_coin_mean": _stats(v)[0],
+            "cover_coin_p50": _stats(v)[1]}
         for k, v in values.items()
     }  # fmt: skip
 

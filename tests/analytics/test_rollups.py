@@ -11,17 +11,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.analytics import jobs
 from app.analytics import rollup as ru
-from app.analytics.repository import OPEN, percentile_cont
+from app.analytics.repository import OPEN, AnalyticsRepository, percentile_cont
 from app.analytics.service import analytics_service
+from app.db import Money
 from app.models import (
     AnalyticsHistogram,
     AnalyticsRollup,
     AnalyticsRollupState,
+    ClientQuote,
+    DealerQuote,
     DealerRequest,
     FillMarkout,
     Rfq,
@@ -386,6 +389,133 @@ class TestResponseTimeHistograms:
         for key, row in raw.items():
             assert doubled[key]["answered"] == 2 * row["answered"]
             assert doubled[key]["ttfq_mean_ms"] == row["ttfq_mean_ms"]
+
+
+#: groupings of the price reports: from each cube of theirs and from none (hour)
+PRICE_DIMS = {
+    "dealer": ([], ["dealer"], ["day"], ["dealer", "day"], ["underlying", "channel"],
+               ["dealer", "structure", "side"], ["dealer", "client", "day"], ["hour"]),
+    "client": ([], ["underlying"], ["client", "day"], ["structure", "side"],
+               ["size_contracts", "tenor"], ["size_notional", "size_vega"], ["hour"]),
+}  # fmt: skip
+#: off-tick offsets (coin): below half a tick, exactly half (rounds away from zero), above
+OFF_TICK = (Decimal("0.00004"), Decimal("0.00005"), Decimal("-0.00005"), Decimal("0.000051"))
+
+
+class TestPriceHistograms:
+    """Quote widths and cover from the daily histograms of whole ticks (and cents) equal, to
+    the last bit, ``percentile_cont`` and the exact means over the raw rows (and the
+    independent computation), with prices off the tick."""
+
+    @pytest.fixture
+    async def off_tick(self, seeded, session):
+        quotes = (
+            await session.scalars(
+                select(DealerQuote).order_by(DealerQuote.received_at, DealerQuote.id)
+            )
+        ).all()
+        for i, dq in enumerate(quotes):
+            off = OFF_TICK[i % len(OFF_TICK)]
+            if dq.bid_coin is not None and i % 2:
+                dq.bid_coin += off
+            if dq.ask_coin is not None and i % 3:
+                dq.ask_coin -= off
+        cqs = (await session.scalars(select(ClientQuote).order_by(ClientQuote.id))).all()
+        for i, cq in enumerate(cqs):
+            off = OFF_TICK[i % len(OFF_TICK)]
+            if cq.ask_coin is not None:
+                cq.ask_coin += off
+            if cq.bid_usd is not None:
+                cq.bid_usd += Decimal("0.005") if i % 2 else Decimal("0.0049")
+        await session.commit()
+
+    async def _both(self, api: Any, analyst: Any, path: str, dims: list[str], **w: Any) -> Any:
+        analytics_service.use_rollups = True
+        _, fast = await get_report(api, analyst, path, dims, **w)
+        analytics_service.use_rollups = False
+        try:
+            _, raw = await get_report(api, analyst, path, dims, **w)
+        finally:
+            analytics_service.use_rollups = True
+        return fast, raw
+
+    async def test_histograms_equal_the_raw_rows(
+        self, off_tick, api, analyst, session, sessionmaker
+    ):
+        await jobs.refresh(sessionmaker, NOW)
+        for name in ("quote_width_dealer", "quote_width_client", "quote_width_client_usd",
+                     "cover"):  # fmt: skip
+            t = AnalyticsHistogram
+            assert await session.scalar(select(func.count()).where(t.report == name)), name
+        log = await ex.load(session)
+        singles = ties = 0
+        reports = (
+            ("quote-width", {}, "dealer", ex.dealer_width, "quotes", "width_coin_p50"),
+            ("quote-width", {"source": "client"}, "client", ex.client_width, "quotes",
+             "width_coin_p50"),
+            ("cover", {}, "dealer", ex.cover, "observations", "cover_coin_p50"),
+        )  # fmt: skip
+        for since, until in WINDOWS:
+            w = {"since": since.isoformat(), "until": until.isoformat()}
+            rfqs = log.window(since, until)
+            for path, params, unit, want, count, p50 in reports:
+                for dims in PRICE_DIMS[unit]:
+                    fast, raw = await self._both(api, analyst, path, dims, **params, **w)
+                    assert fast == raw, (path, since, until, dims)  # identical
+                    _check(fast, want(log, rfqs, dims))
+                    singles += sum(r[count] == 1 for r in fast.values())
+                    ties += sum(
+                        r[count] > 1 and r[p50] is not None
+                        and abs(r[p50] * 10_000 - round(r[p50] * 10_000)) < 1e-6
+                        for r in fast.values()
+                    )  # fmt: skip
+            for path, params in (("quote-width", {}), ("cover", {})):
+                fast, raw = await self._both(
+                    api, analyst, path, ["underlying"], dealer="bravo", **params, **w
+                )
+                assert fast == raw
+        assert singles
+        assert ties
+
+    async def test_reports_read_the_histograms(self, seeded, api, analyst, session, sessionmaker):
+        """Not vacuous: doubling one day's counts doubles the day's observations."""
+        await jobs.refresh(sessionmaker, NOW)
+        w = {"since": at(2).isoformat(), "until": at(3).isoformat()}
+        fast, raw = await self._both(api, analyst, "cover", ["dealer"], **w)
+        assert fast == raw
+        t = AnalyticsHistogram
+        hists = (
+            await session.scalars(
+                select(t).where(t.report == "cover", t.cube == "dealer,underlying,channel")
+            )
+        ).all()
+        assert hists
+        for h in hists:
+            counts = np.frombuffer(h.obs_counts, "<i8") * 2
+            h.obs_counts = counts.astype("<i8").tobytes()
+        await session.commit()
+        _, doubled = await get_report(api, analyst, "cover", ["dealer"], **w)
+        for key, row in raw.items():
+            assert doubled[key]["observations"] == 2 * row["observations"]
+            assert doubled[key]["cover_coin_mean"] == row["cover_coin_mean"]
+
+
+@pytest.mark.parametrize(
+    ("price", "per", "want"),
+    [
+        ("0.12345", 10_000, 1235), ("-0.12345", 10_000, -1235), ("0.123449999", 10_000, 1234),
+        ("0.1234", 10_000, 1234), ("12", 10_000, 120_000), ("-0.00004", 10_000, 0),
+        ("0.000050", 10_000, 1), ("1.005", 100, 101), ("-1.004999", 100, -100),
+        ("250.5", 100, 25050),
+    ],
+)  # fmt: skip
+async def test_prices_in_whole_ticks_on_the_database(session, price, per, want):
+    """The SQL rounding to the tick (half away from zero, from the exact decimal) is the
+    independent computation's, on SQLite and PostgreSQL."""
+    repo = AnalyticsRepository(session)
+    stored = select(literal(Decimal(price), Money()).label("p")).subquery()
+    got = await session.scalar(select(repo._units(stored.c.p, per)))
+    assert got == want == ex.units(Decimal(price), per)
 
 
 @pytest.mark.parametrize(
