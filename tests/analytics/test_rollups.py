@@ -374,21 +374,24 @@ class TestResponseTimeHistograms:
         w = {"since": at(2).isoformat(), "until": at(3).isoformat()}
         fast, raw = await self._both(api, analyst, ["dealer"], **w)
         assert fast == raw
-        t = AnalyticsHistogram
-        hists = (
-            await session.scalars(
-                select(t).where(t.report == "response_times", t.cube == "dealer,underlying,channel")
-            )
-        ).all()
-        assert hists
-        for h in hists:
-            counts = np.frombuffer(h.obs_counts, "<i8") * 2
-            h.obs_counts = counts.astype("<i8").tobytes()
-        await session.commit()
+        await double_histogram_counts(session, "response_times")
         _, doubled = await get_report(api, analyst, "response-times", ["dealer"], **w)
         for key, row in raw.items():
             assert doubled[key]["answered"] == 2 * row["answered"]
             assert doubled[key]["ttfq_mean_ms"] == row["ttfq_mean_ms"]
+
+
+async def double_histogram_counts(
+    session: AsyncSession, report: str, cube: str = "dealer,underlying,channel"
+) -> None:
+    """Tamper with the stored histograms of one report and cube: every count doubled."""
+    t = AnalyticsHistogram
+    hists = (await session.scalars(select(t).where(t.report == report, t.cube == cube))).all()
+    assert hists
+    for h in hists:
+        counts = np.frombuffer(h.obs_counts, "<i8") * 2
+        h.obs_counts = counts.astype("<i8").tobytes()
+    await session.commit()
 
 
 #: groupings of the price reports: from each cube of theirs and from none (hour)
@@ -483,17 +486,7 @@ class TestPriceHistograms:
         w = {"since": at(2).isoformat(), "until": at(3).isoformat()}
         fast, raw = await self._both(api, analyst, "cover", ["dealer"], **w)
         assert fast == raw
-        t = AnalyticsHistogram
-        hists = (
-            await session.scalars(
-                select(t).where(t.report == "cover", t.cube == "dealer,underlying,channel")
-            )
-        ).all()
-        assert hists
-        for h in hists:
-            counts = np.frombuffer(h.obs_counts, "<i8") * 2
-            h.obs_counts = counts.astype("<i8").tobytes()
-        await session.commit()
+        await double_histogram_counts(session, "cover")
         _, doubled = await get_report(api, analyst, "cover", ["dealer"], **w)
         for key, row in raw.items():
             assert doubled[key]["observations"] == 2 * row["observations"]
