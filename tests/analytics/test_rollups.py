@@ -73,6 +73,17 @@ def _service_defaults():
     analytics_service.markout_cache.clear()
 
 
+async def fast_and_raw(api: Any, analyst: Any, path: str, dims: list[str], **w: Any) -> Any:
+    """One report from the rollups and histograms, then from the raw rows alone (the
+    autouse fixture turns the rollups back on)."""
+    analytics_service.use_rollups = True
+    _, fast = await get_report(api, analyst, path, dims, **w)
+    analytics_service.use_rollups = False
+    _, raw = await get_report(api, analyst, path, dims, **w)
+    analytics_service.use_rollups = True
+    return fast, raw
+
+
 async def check_reports(api: Any, analyst: Any, log: ex.Log) -> None:
     for since, until in WINDOWS:
         rfqs = log.window(since, until)
@@ -329,14 +340,7 @@ class TestResponseTimeHistograms:
         await session.commit()
 
     async def _both(self, api: Any, analyst: Any, dims: list[str], **w: Any) -> Any:
-        analytics_service.use_rollups = True
-        _, fast = await get_report(api, analyst, "response-times", dims, **w)
-        analytics_service.use_rollups = False
-        try:
-            _, raw = await get_report(api, analyst, "response-times", dims, **w)
-        finally:
-            analytics_service.use_rollups = True
-        return fast, raw
+        return await fast_and_raw(api, analyst, "response-times", dims, **w)
 
     async def test_histograms_equal_percentile_cont_of_the_raw_rows(
         self, sub_ms, api, analyst, session, sessionmaker
@@ -433,14 +437,7 @@ class TestPriceHistograms:
         await session.commit()
 
     async def _both(self, api: Any, analyst: Any, path: str, dims: list[str], **w: Any) -> Any:
-        analytics_service.use_rollups = True
-        _, fast = await get_report(api, analyst, path, dims, **w)
-        analytics_service.use_rollups = False
-        try:
-            _, raw = await get_report(api, analyst, path, dims, **w)
-        finally:
-            analytics_service.use_rollups = True
-        return fast, raw
+        return await fast_and_raw(api, analyst, path, dims, **w)
 
     async def test_histograms_equal_the_raw_rows(
         self, off_tick, api, analyst, session, sessionmaker
