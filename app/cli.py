@@ -104,7 +104,11 @@ async def _create_key(role: Role, name: str, dealer_id: uuid.UUID | None) -> str
 @analytics_cli.command("refresh")
 def analytics_refresh(
     rebuild: Annotated[
-        bool, typer.Option(help="Drop every rollup first (after loading past RFQs)")
+        bool,
+        typer.Option(
+            help="Recompute every rollup from the log's first day, replacing it day run by day"
+            " run (after loading RFQs with past creation times)"
+        ),
     ] = False,
 ) -> None:
     """Store the markouts of final fills and roll the reports up to the last complete day
