@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import MetaData, Numeric, String, Table, bindparam, event, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -81,6 +83,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def json_dumps(value: Any) -> str:
+    """JSON for the JSON columns (quote explanations, greeks, market snapshots): orjson, several
+    times faster than ``json.dumps`` on the hot path; the standard library for what orjson
+    refuses (integers over 64 bits). Non-finite floats are written as ``null`` (PostgreSQL's
+    JSON has no NaN)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def json_loads(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN / Infinity written by json.dumps
+        return json.loads(text)
+
+
 def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
     """One engine per process, with explicit pool limits and timeouts.
 
@@ -91,7 +111,13 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         path = settings.sqlite_path()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=settings.db_echo, connect_args={"timeout": 15})
+        engine = create_async_engine(
+            url,
+            echo=settings.db_echo,
+            connect_args={"timeout": 15},
+            json_serializer=json_dumps,
+            json_deserializer=json_loads,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -118,6 +144,8 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         pool_timeout=settings.db_pool_timeout_s,
         pool_pre_ping=settings.db_pool_pre_ping,
         connect_args={"command_timeout": 10, "timeout": settings.db_pool_timeout_s},
+        json_serializer=json_dumps,
+        json_deserializer=json_loads,
     )
 
 

@@ -59,8 +59,7 @@ async def _authenticate(
 ) -> Principal:
     if creds is None or not creds.credentials:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-    async with state.sessionmaker() as session:
-        principal = await state.keys.resolve(session, creds.credentials)
+    principal = await state.keys.resolve(state.sessionmaker, creds.credentials)
     if principal is None:
         raise Unauthorized("unknown or revoked API key")
     await _rate_limit(state, principal)

@@ -6,6 +6,10 @@ and ``POST /bare`` on bench/bare_app.py (validates a similar body, one INSERT, s
 Prints throughput, p50/p99 and the ratios, and writes bench/out/load.json.
 
     .venv/bin/python bench/bench_load.py [--seconds 20] [--connections 32] [--workers 1 2]
+        [--profile bench/out/load-profile]   # py-spy on the service during the measured run
+
+``--profile DIR`` records the service's processes with py-spy (``raw`` collapsed stacks, one
+file per worker count) while wrk drives create-and-quote; ``bench/profile_top.py`` summarises.
 """
 
 from __future__ import annotations
@@ -83,7 +87,34 @@ async def stored_rfqs(db: str) -> int:
         await conn.close()
 
 
-def run(workers: int, seconds: int, connections: int) -> dict[str, object]:
+def py_spy(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy on ``pid`` and its worker subprocesses, for ``seconds``, collapsed stacks."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [
+            BIN / "py-spy",
+            "record",
+            "--subprocesses",
+            "--nonblocking",
+            "-r",
+            "250",
+            "-f",
+            "raw",
+            "-d",
+            str(seconds),
+            "-o",
+            str(out),
+            "--pid",
+            str(pid),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def run(
+    workers: int, seconds: int, connections: int, profile: Path | None = None
+) -> dict[str, object]:
     db = "rfqdesk_load"
     asyncio.run(fresh_db(db))
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
@@ -129,8 +160,11 @@ def run(workers: int, seconds: int, connections: int) -> dict[str, object]:
         wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", 3, connections, key)  # warm-up
         wrk(f"http://127.0.0.1:{p_bare}/bare", 3, connections)
         before = asyncio.run(stored_rfqs(db))
+        spy = None if profile is None else py_spy(svc.pid, seconds, profile / f"w{workers}.txt")
         svc_r = wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", seconds, connections, key)
         svc_r["stored"] = asyncio.run(stored_rfqs(db)) - before
+        if spy is not None:
+            spy.wait(60)
         bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections)
     finally:
         for p in (svc, bare):
@@ -151,8 +185,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--profile", type=Path, help="py-spy the service into this folder")
     args = ap.parse_args()
-    results = [run(w, args.seconds, args.connections) for w in args.workers]
+    results = [run(w, args.seconds, args.connections, args.profile) for w in args.workers]
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "load.json").write_text(json.dumps(results, indent=2))

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.keys import Role, display_prefix, generate_key, hash_key
 from app.errors import Unprocessable
@@ -57,15 +57,17 @@ class KeyResolver:
         self._ttl_s = ttl_s
         self._cache: dict[str, tuple[Principal | None, float]] = {}
 
-    async def resolve(self, session: AsyncSession, key: str) -> Principal | None:
+    async def resolve(self, maker: async_sessionmaker[AsyncSession], key: str) -> Principal | None:
+        """The key's principal; a session is opened only when the cache has no live answer."""
         digest = hash_key(key)
         hit = self._cache.get(digest)
         now = time.monotonic()
         if hit is not None and hit[1] > now:
             return hit[0]
-        row = await session.scalar(
-            select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-        )
+        async with maker() as session:
+            row = await session.scalar(
+                select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+            )
         principal = (
             None
             if row is None

@@ -132,15 +132,8 @@ def compute_quote(
     theo_unit = risk.theo_usd / quantity
     spot = snap.spot
 
-    def quote_side(desk_buys: bool) -> tuple[SideQuote | None, str | None]:
-        xd = x if desk_buys else -x  # what the desk acquires
-        after = q + xd
-        breach = _limit_breach(keys, after, params)
-        if breach:
-            return None, breach
-        c_size = inventory_skew(xd, zero, cov, gamma) / scale
-        c_total = inventory_skew(xd, q, cov, gamma) / scale
-        ctx = HitContext(
+    def context(desk_buys: bool) -> HitContext:
+        return HitContext(
             underlying=snap.underlying,
             structure=structure,
             side="sell" if desk_buys else "buy",
@@ -151,7 +144,11 @@ def compute_quote(
             client=client,
             extra={"rfq_side": side, "n_legs": len(legs)},
         )
-        probs = hit.probabilities(MARKUP_GRID, ctx)
+
+    def quote_side(desk_buys: bool, probs: FloatArray) -> SideQuote:
+        xd = x if desk_buys else -x  # what the desk acquires
+        c_size = inventory_skew(xd, zero, cov, gamma) / scale
+        c_total = inventory_skew(xd, q, cov, gamma) / scale
 
         def best(c: float) -> float:
             return optimal_markup(probs, c, markup_grid=MARKUP_GRID).markup
@@ -177,18 +174,29 @@ def compute_quote(
                 "hit_probability": result.hit_probability,
                 "expected_pnl_usd": result.expected_pnl * per_unit,
             },
-        ), None
+        )
 
-    bid = ask = None
+    # the sides asked for whose trade keeps the desk inside its limits; their hit curves
+    # come from one model call
     refused: dict[str, str] = {}
-    if side in ("sell", "two_way"):
-        bid, why = quote_side(desk_buys=True)
-        if why:
-            refused["bid"] = why
-    if side in ("buy", "two_way"):
-        ask, why = quote_side(desk_buys=False)
-        if why:
-            refused["ask"] = why
+    quoted: list[tuple[str, bool]] = []
+    for name, desk_buys, asked in (
+        ("bid", True, side in ("sell", "two_way")),
+        ("ask", False, side in ("buy", "two_way")),
+    ):
+        if not asked:
+            continue
+        breach = _limit_breach(keys, q + (x if desk_buys else -x), params)
+        if breach:
+            refused[name] = breach
+        else:
+            quoted.append((name, desk_buys))
+    curves = hit.curves(MARKUP_GRID, [context(desk_buys) for _, desk_buys in quoted])
+    sides = {
+        name: quote_side(desk_buys, probs)
+        for (name, desk_buys), probs in zip(quoted, curves, strict=True)
+    }
+    bid, ask = sides.get("bid"), sides.get("ask")
     greeks = {
         "delta_coins": risk.delta,
         "gamma": risk.gamma,

@@ -6,6 +6,7 @@ trained xgboost hit model implements the same protocol.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,6 +39,10 @@ class HitCurve(Protocol):
         """P(hit) at each markup (gross-vega vol points); non-increasing in the markup."""
         ...
 
+    def curves(self, markups: FloatArray, ctxs: Sequence[HitContext]) -> list[FloatArray]:
+        """:meth:`probabilities` for several contexts (a quote's two sides) in one go."""
+        ...
+
 
 @dataclass(frozen=True)
 class LogisticHitCurve:
@@ -51,3 +56,6 @@ class LogisticHitCurve:
         z = np.clip(self.alpha + self.beta * markups, -700.0, 700.0)
         out: FloatArray = 1.0 / (1.0 + np.exp(z))
         return out
+
+    def curves(self, markups: FloatArray, ctxs: Sequence[HitContext]) -> list[FloatArray]:
+        return [self.probabilities(markups, ctx) for ctx in ctxs]

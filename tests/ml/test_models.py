@@ -62,6 +62,40 @@ class TestHitModel:
         raw = hit_model.head.predict(hit_matrix(ctx, GRID, None))
         assert np.all(np.diff(raw) <= 1e-6)
 
+    @settings(max_examples=60, deadline=None)
+    @given(
+        a=contexts,
+        b=contexts,
+        grid=st.one_of(
+            st.just(GRID),
+            st.lists(st.floats(-1.0, 8.0), min_size=1, max_size=300).map(np.array),
+        ),
+    )
+    def test_curves_equal_every_row_evaluated(
+        self, hit_model: HitModel, a: HitContext, b: HitContext, grid: np.ndarray
+    ):
+        """One call for both sides, one row per cell between the trees' markup splits: the
+        same numbers, to the bit, as evaluating every markup of each curve on its own."""
+        from ml.features import hit_matrix
+
+        fast = hit_model.curves(grid, [a, b])
+        for ctx, got in zip((a, b), fast, strict=True):
+            order = np.argsort(grid, kind="stable")
+            full = np.empty(len(grid))
+            full[order] = np.minimum.accumulate(
+                hit_model.head.predict(hit_matrix(ctx, grid[order], None))
+            )
+            np.testing.assert_array_equal(got, full)
+        # the cells are those of the markup splits: evaluating a split value and the next
+        # float32 below it crosses a cell wall, so cells are not merged across it
+        cut = float(hit_model._cuts[len(hit_model._cuts) // 2])
+        below = float(np.nextafter(np.float32(cut), np.float32(-np.inf)))
+        pair = np.array([below, cut])
+        np.testing.assert_array_equal(
+            hit_model.curves(pair, [a])[0],
+            np.minimum.accumulate(hit_model.head.predict(hit_matrix(a, pair, None))),
+        )
+
     def test_is_a_hit_curve_for_the_pricing_code(self, hit_model: HitModel):
         curve: HitCurve = hit_model
         ctx = HitContext(
