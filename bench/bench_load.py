@@ -3,9 +3,13 @@
 wrk (32 connections, bounded in time, loopback only) drives ``POST /v1/rfqs`` on the service
 (PostgreSQL + Redis, 1 and 2 workers, no dealers registered so that no dealer wait is included)
 and ``POST /bare`` on bench/bare_app.py (validates a similar body, one INSERT, same database).
-Prints throughput, p50/p99 and the ratios, and writes bench/out/load.json.
+Both servers stay up; each round runs create-and-quote then bare, back to back, and the
+figures are medians over the rounds (the ratio is the median of the rounds' ratios: this
+machine is shared, and its background load moves between runs). Prints throughput, p50/p99
+and the ratios, and writes bench/out/load.json.
 
-    .venv/bin/python bench/bench_load.py [--seconds 20] [--connections 32] [--workers 1 2]
+    .venv/bin/python bench/bench_load.py [--seconds 10] [--rounds 3] [--connections 32]
+        [--workers 1 2]
         [--profile bench/out/load-profile]   # py-spy on the service during the measured run
 
 ``--profile DIR`` records the service's processes with py-spy (``raw`` collapsed stacks, one
@@ -19,9 +23,11 @@ import asyncio
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -113,8 +119,8 @@ def py_spy(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
 
 
 def run(
-    workers: int, seconds: int, connections: int, profile: Path | None = None
-) -> dict[str, object]:
+    workers: int, seconds: int, connections: int, rounds: int, profile: Path | None = None
+) -> dict[str, Any]:
     db = "rfqdesk_load"
     asyncio.run(fresh_db(db))
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
@@ -159,35 +165,75 @@ def run(
         wait_up(f"http://127.0.0.1:{p_bare}/docs")
         wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", 3, connections, key)  # warm-up
         wrk(f"http://127.0.0.1:{p_bare}/bare", 3, connections)
-        before = asyncio.run(stored_rfqs(db))
-        spy = None if profile is None else py_spy(svc.pid, seconds, profile / f"w{workers}.txt")
-        svc_r = wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", seconds, connections, key)
-        svc_r["stored"] = asyncio.run(stored_rfqs(db)) - before
-        if spy is not None:
-            spy.wait(60)
-        bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections)
+        pairs = []
+        for i in range(rounds):
+            before = asyncio.run(stored_rfqs(db))
+            spy = None
+            if profile is not None and i == 0:
+                spy = py_spy(svc.pid, seconds, profile / f"w{workers}.txt")
+            svc_r = wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", seconds, connections, key)
+            svc_r["stored"] = asyncio.run(stored_rfqs(db)) - before
+            if spy is not None:
+                spy.wait(60)
+            bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections)
+            pairs.append((svc_r, bare_r))
     finally:
         for p in (svc, bare):
             p.terminate()
             p.wait(20)
+    return summarise(workers, connections, seconds, pairs)
+
+
+def summarise(
+    workers: int,
+    connections: int,
+    seconds: int,
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]],
+) -> dict[str, Any]:
+    """Medians over the rounds; each round's ratio is of two runs back to back, so a change in
+    the machine's background load moves both sides of it."""
+
+    def med(side: int, key: str) -> float:
+        return statistics.median(float(pair[side][key]) for pair in pairs)
+
+    def side(i: int) -> dict[str, Any]:
+        statuses: dict[str, int] = {}
+        for pair in pairs:
+            for code, n in pair[i]["statuses"].items():
+                statuses[code] = statuses.get(code, 0) + n
+        return {
+            "rps": med(i, "rps"),
+            "p50_ms": med(i, "p50_ms"),
+            "p99_ms": med(i, "p99_ms"),
+            "requests": sum(int(pair[i]["requests"]) for pair in pairs),
+            "statuses": statuses,
+            "rounds": [pair[i] for pair in pairs],
+        }
+
+    svc, bare = side(0), side(1)
+    svc["stored"] = sum(int(pair[0]["stored"]) for pair in pairs)
     return {
         "workers": workers,
         "connections": connections,
         "seconds": seconds,
-        "create_and_quote": svc_r,
-        "bare_insert": bare_r,
-        "throughput_ratio": svc_r["rps"] / bare_r["rps"],
-    }  # type: ignore[operator]
+        "rounds": len(pairs),
+        "create_and_quote": svc,
+        "bare_insert": bare,
+        "throughput_ratio": statistics.median(a["rps"] / b["rps"] for a, b in pairs),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--seconds", type=int, default=10, help="per run; each round runs both")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--profile", type=Path, help="py-spy the service into this folder")
+    ap.add_argument("--rounds", type=int, default=3, help="create-and-quote then bare, N times")
+    ap.add_argument("--profile", type=Path, help="py-spy the service (first round) into here")
     args = ap.parse_args()
-    results = [run(w, args.seconds, args.connections, args.profile) for w in args.workers]
+    results = [
+        run(w, args.seconds, args.connections, args.rounds, args.profile) for w in args.workers
+    ]
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "load.json").write_text(json.dumps(results, indent=2))
@@ -196,17 +242,23 @@ def main() -> None:
         created = s["statuses"].get("201", 0)
         lost = s["requests"] - created
         print(
-            f"workers={r['workers']}: {created} of {s['requests']} answered 201, "
+            f"workers={r['workers']} ({r['rounds']} rounds): "
+            f"{created} of {s['requests']} answered 201, "
             f"{s['stored']} RFQs stored during the run (>= the 201s: requests in flight when wrk"
             " stopped are stored too)"
             + ("" if lost == 0 and s["stored"] >= created else "  <-- NOT ALL 201 / NOT ALL STORED")
         )
         print(
-            f"workers={r['workers']} conns={r['connections']}: "
+            f"workers={r['workers']} conns={r['connections']}, medians of the rounds: "
             f"create-and-quote {s['rps']:.0f} req/s "
             f"p50 {s['p50_ms']:.1f} ms p99 {s['p99_ms']:.1f} ms statuses {s['statuses']} | bare "
             f"{b['rps']:.0f} req/s p50 {b['p50_ms']:.1f} ms p99 {b['p99_ms']:.1f} ms | "
-            f"ratio {r['throughput_ratio']:.2f}"
+            f"ratio {r['throughput_ratio']:.2f} (rounds: "
+            + ", ".join(
+                f"{a['rps']:.0f}/{c['rps']:.0f}"
+                for a, c in zip(s["rounds"], b["rounds"], strict=True)
+            )
+            + ")"
         )
 
 
