@@ -48,6 +48,13 @@ async def _in_order(works: list[AfterCommit]) -> None:
             log.warning("after_commit_failed", exc_info=True)
 
 
+async def drain_after_commit(timeout_s: float = 5.0) -> None:
+    """Wait (bounded) for after-commit work still running: called on shutdown before the cache
+    and the HTTP client close, so that committed events are not dropped."""
+    if _background:
+        await asyncio.wait(set(_background), timeout=timeout_s)
+
+
 @asynccontextmanager
 async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One transaction; rows staged with :func:`app.db.stage` are written at its end, and its

@@ -27,7 +27,7 @@ from app.dealers.endpoints import router as dealers_router
 from app.dealers.fanout import DealerFanout
 from app.dealers.inbound import router as dealer_inbound_router
 from app.errors import install_error_handlers
-from app.events import EventBus
+from app.events import EventBus, drain_after_commit
 from app.execution.endpoints import router as executions_router
 from app.execution.service import ExecutionWorker
 from app.execution.venues import FeedReference, build_simulated_venues
@@ -183,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await drain_after_commit()
             await state.http.aclose()
             await state.cache.close()
             await state.engine.dispose()
