@@ -5,7 +5,7 @@ client and app, no queueing), on PostgreSQL and Redis, and the process CPU time 
 the number of requests: what one worker spends per RFQ, the figure that bounds the load
 benchmark's throughput (bench/bench_load.py). Writes bench/out/request_cpu.json.
 
-    .venv/bin/python bench/bench_request_cpu.py [--requests 1000] [--repeats 3]
+    .venv/bin/python bench/bench_request_cpu.py [--requests 1000] [--repeats 5]
 """
 
 from __future__ import annotations
