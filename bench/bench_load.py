@@ -5,11 +5,13 @@ wrk (32 connections, bounded in time, loopback only) drives ``POST /v1/rfqs`` on
 and ``POST /bare`` on bench/bare_app.py (validates a similar body, one INSERT, same database).
 Both servers stay up; each round runs create-and-quote then bare, back to back, and the
 figures are medians over the rounds (the ratio is the median of the rounds' ratios: this
-machine is shared, and its background load moves between runs). Prints throughput, p50/p99
-and the ratios, and writes bench/out/load.json.
+machine is shared, and its background load moves between runs). Prints throughput, p50/p99,
+the ratios and the CPU milliseconds per request that the server, PostgreSQL, Redis and wrk
+used (bench/cpu.py), then latency at set offered loads (``--paced``: the connections wait
+between requests, so latency is measured below saturation), and writes bench/out/load.json.
 
     .venv/bin/python bench/bench_load.py [--seconds 10] [--rounds 3] [--connections 32]
-        [--workers 1 2]
+        [--workers 1 2] [--paced 50 100]
         [--profile bench/out/load-profile]   # py-spy on the service during the measured run
 
 ``--profile DIR`` records the service's processes with py-spy (``raw`` collapsed stacks, one
@@ -23,9 +25,11 @@ import asyncio
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import rfq_body, wait_up
+from bench.cpu import cpu_seconds, per_request_ms
 from tests.servers import free_port
 
 BIN = ROOT / ".venv" / "bin"
@@ -55,8 +60,21 @@ async def fresh_db(name: str) -> None:
         await conn.close()
 
 
-def wrk(url: str, seconds: int, connections: int, key: str = "") -> dict[str, object]:
-    env = os.environ | {"BODY": body(), "KEY": key}
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    key: str = "",
+    server_pid: int | None = None,
+    rate: float = 0.0,
+) -> dict[str, Any]:
+    """One wrk run; with ``server_pid``, also the CPU milliseconds per request that the
+    server's processes, PostgreSQL, Redis and wrk itself used during it. ``rate`` > 0 paces
+    the connections to offer about that many requests a second in all."""
+    delay_ms = round(connections * 1000 / rate) if rate > 0 else 0
+    env = os.environ | {"BODY": body(), "KEY": key, "DELAY_MS": str(delay_ms)}
+    groups = ({"server": server_pid} if server_pid else {}), _BY_NAME
+    cpu_before, wrk_before = cpu_seconds(*groups), _children_cpu()
     out = subprocess.run(
         [
             "wrk",
@@ -76,13 +94,26 @@ def wrk(url: str, seconds: int, connections: int, key: str = "") -> dict[str, ob
         text=True,
         check=True,
     ).stdout
+    cpu_after, wrk_after = cpu_seconds(*groups), _children_cpu()
     m = re.search(r"^RESULT (.*)$", out, re.M)
     if not m:
         raise SystemExit(out)
-    r = json.loads(m.group(1))
+    r: dict[str, Any] = json.loads(m.group(1))
     r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["cpu_ms_per_request"] = per_request_ms(cpu_before, cpu_after, r["requests"]) | {
+        "wrk": 1000 * (wrk_after - wrk_before) / max(r["requests"], 1)
+    }
     r["p50_ms"], r["p99_ms"] = r.pop("p50_us") / 1000, r.pop("p99_us") / 1000
     return r
+
+
+_BY_NAME = {"postgres": ["postgres"], "redis": ["redis-server"]}
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (wrk: each run is waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def stored_rfqs(db: str) -> int:
@@ -119,7 +150,12 @@ def py_spy(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
 
 
 def run(
-    workers: int, seconds: int, connections: int, rounds: int, profile: Path | None = None
+    workers: int,
+    seconds: int,
+    connections: int,
+    rounds: int,
+    profile: Path | None = None,
+    paced: Sequence[float] = (),
 ) -> dict[str, Any]:
     db = "rfqdesk_load"
     asyncio.run(fresh_db(db))
@@ -171,17 +207,22 @@ def run(
             spy = None
             if profile is not None and i == 0:
                 spy = py_spy(svc.pid, seconds, profile / f"w{workers}.txt")
-            svc_r = wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", seconds, connections, key)
+            svc_r = wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", seconds, connections, key, svc.pid)
             svc_r["stored"] = asyncio.run(stored_rfqs(db)) - before
             if spy is not None:
                 spy.wait(60)
-            bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections)
+            bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections, "", bare.pid)
             pairs.append((svc_r, bare_r))
+        at_rate = []
+        for rate in paced:
+            svc_r = wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", seconds, connections, key, rate=rate)
+            bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections, rate=rate)
+            at_rate.append({"offered": rate, "create_and_quote": svc_r, "bare_insert": bare_r})
     finally:
         for p in (svc, bare):
             p.terminate()
             p.wait(20)
-    return summarise(workers, connections, seconds, pairs)
+    return summarise(workers, connections, seconds, pairs) | {"paced": at_rate}
 
 
 def summarise(
@@ -201,8 +242,13 @@ def summarise(
         for pair in pairs:
             for code, n in pair[i]["statuses"].items():
                 statuses[code] = statuses.get(code, 0) + n
+        cpu = {
+            group: statistics.median(float(pair[i]["cpu_ms_per_request"][group]) for pair in pairs)
+            for group in pairs[0][i]["cpu_ms_per_request"]
+        }
         return {
             "rps": med(i, "rps"),
+            "cpu_ms_per_request": cpu,
             "p50_ms": med(i, "p50_ms"),
             "p99_ms": med(i, "p99_ms"),
             "requests": sum(int(pair[i]["requests"]) for pair in pairs),
@@ -230,9 +276,17 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=3, help="create-and-quote then bare, N times")
     ap.add_argument("--profile", type=Path, help="py-spy the service (first round) into here")
+    ap.add_argument(
+        "--paced",
+        type=float,
+        nargs="*",
+        default=[50.0, 100.0],
+        help="then latency at these offered loads (req/s in all, 32 paced connections)",
+    )
     args = ap.parse_args()
     results = [
-        run(w, args.seconds, args.connections, args.rounds, args.profile) for w in args.workers
+        run(w, args.seconds, args.connections, args.rounds, args.profile, args.paced)
+        for w in args.workers
     ]
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -260,6 +314,25 @@ def main() -> None:
             )
             + ")"
         )
+        for name, side in (("create-and-quote", s), ("bare", b)):
+            cpu = side["cpu_ms_per_request"]
+            print(
+                f"  CPU ms per request, {name}: "
+                + ", ".join(f"{g} {v:.2f}" for g, v in cpu.items())
+                + f" (total {sum(cpu.values()):.2f})"
+            )
+        for row in r["paced"]:
+            print(
+                f"  offered ~{row['offered']:.0f} req/s: "
+                + " | ".join(
+                    f"{name} {x['rps']:.0f} req/s p50 {x['p50_ms']:.1f} ms p99 {x['p99_ms']:.1f} ms"
+                    f" statuses {x['statuses']}"
+                    for name, x in (
+                        ("create-and-quote", row["create_and_quote"]),
+                        ("bare", row["bare_insert"]),
+                    )
+                )
+            )
 
 
 if __name__ == "__main__":

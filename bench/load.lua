@@ -10,6 +10,17 @@ if key and key ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. key
 end
 
+-- DELAY_MS > 0: each connection waits a random 0.5-1.5 x DELAY_MS after an answer before its
+-- next request, so 32 connections offer about 32000 / DELAY_MS requests a second (latency at a
+-- set load, rather than at saturation where it is only the queue length over the throughput).
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
+if delay_ms > 0 then
+  math.randomseed(os.time())
+  delay = function()
+    return math.floor(delay_ms * (0.5 + math.random()))
+  end
+end
+
 local threads = {}
 setup = function(thread)
   table.insert(threads, thread)
