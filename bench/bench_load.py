@@ -281,7 +281,7 @@ def main() -> None:
         type=float,
         nargs="*",
         default=[50.0, 100.0],
-        help="then latency at these offered loads (req/s in all, 32 paced connections)",
+        help="then latency at these offered loads (req/s in all, over --connections)",
     )
     args = ap.parse_args()
     results = [
