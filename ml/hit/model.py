@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import xgboost as xgb
 
+from ml.axis import AxisEnsemble, markup_cuts
 from ml.features import FeatureStore, HitQuery, hit_matrix
 from ml.registry import Artifact, ModelSlot, load_artifact, resolve
 
@@ -49,7 +48,9 @@ class HitModel:
         self.version = f"hit/{artifact.version}"
         self.head = artifact.heads["hit"]
         self.store = store
-        self._cuts = markup_cuts(self.head.booster)
+        # whole curves per context, to the bit the booster's (None: row by row through xgboost)
+        self._axis = _axis_of(artifact)
+        self._cuts = self._axis.cuts if self._axis is not None else markup_cuts(self.head.booster)
 
     @classmethod
     def from_artifact(cls, artifact: Artifact, store: FeatureStore | None = None) -> HitModel:
@@ -66,8 +67,26 @@ class HitModel:
         """P(hit) at each markup (gross-vega vol points), non-increasing in the markup."""
         return self.curves(markups, [ctx])[0]
 
+    def _along_axis(
+        self, axis: AxisEnsemble, m: FloatArray, ctxs: Sequence[HitQuery]
+    ) -> list[FloatArray]:
+        rows = np.vstack([hit_matrix(ctx, m[:1], self.store) for ctx in ctxs])
+        cells = axis.cells(m)
+        order = np.argsort(m, kind="stable")
+        p = self.head.calibrator.apply(axis.probabilities(rows))
+        out = []
+        for row in p:
+            curve = np.empty(len(m))
+            curve[order] = np.minimum.accumulate(row[cells[order]])
+            out.append(curve)
+        return out
+
     def curves(self, markups: FloatArray, ctxs: Sequence[HitQuery]) -> list[FloatArray]:
-        """:meth:`probabilities` for each context, from one booster call.
+        """:meth:`probabilities` for each context.
+
+        Through :class:`ml.axis.AxisEnsemble` when the booster allows it: each context's
+        other features walk each tree once and give the probability in every markup cell, the
+        same numbers as the booster's. Otherwise from one booster call:
 
         The markup is the only feature that varies along a curve, and a tree sends a row
         left or right by comparing it (as float32, like xgboost) with its split values. Two
@@ -76,13 +95,15 @@ class HitModel:
         is evaluated (about 90 rows of the 141-point pricing grid), exactly.
         """
         m = np.asarray(markups, dtype=np.float64)
+        if not ctxs:
+            return []
+        if self._axis is not None and not np.isnan(m).any():
+            return self._along_axis(self._axis, m, ctxs)
         order = np.argsort(m, kind="stable")
         cells = np.searchsorted(self._cuts, m[order].astype(np.float32), side="right")
         first = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])  # one row per cell
         expand = np.cumsum(np.r_[False, cells[1:] != cells[:-1]])
         reps = m[order][first]
-        if not ctxs:
-            return []
         x = np.vstack([hit_matrix(ctx, reps, self.store) for ctx in ctxs])
         p = self.head.predict(x).reshape(len(ctxs), len(reps))
         out = []
@@ -117,16 +138,13 @@ class LiveHitCurve:
         return self.slot.model.curves(markups, ctxs)
 
 
-def markup_cuts(booster: xgb.Booster, feature: int = 0) -> npt.NDArray[np.float32]:
-    """The sorted distinct split values on ``feature`` (the markup) over all the trees, as
-    float32 (what xgboost compares a row's value with: left when ``value < split``)."""
-    model = json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]
-    cuts = [
-        cond
-        for tree in model["trees"]
-        for left, index, cond in zip(
-            tree["left_children"], tree["split_indices"], tree["split_conditions"], strict=True
-        )
-        if left != -1 and index == feature
-    ]
-    return np.unique(np.asarray(cuts, dtype=np.float32))
+_AXES: dict[tuple[str, str], AxisEnsemble | None] = {}
+
+
+def _axis_of(artifact: Artifact) -> AxisEnsemble | None:
+    """The artifact's hit booster along the markup, built (and checked) once per artifact
+    version and manifest: it holds only arrays read from the booster."""
+    key = (artifact.version, artifact.manifest_sha256)
+    if key not in _AXES:
+        _AXES[key] = AxisEnsemble.build(artifact.heads["hit"].booster, feature=0)
+    return _AXES[key]
