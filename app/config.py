@@ -48,6 +48,10 @@ class PricingSettings(BaseModel):
     max_abs_delta_coins: dict[str, float] = {"BTC": 2_000.0, "ETH": 20_000.0}
     max_abs_vega_usd: dict[str, float] = {"BTC": 2_000_000.0, "ETH": 500_000.0}
     sim_seed: int = 7
+    #: how long a process may price off the desk inventory it read before, while its
+    #: subscription to fill announcements is live (0: read it for every quote); see
+    #: app/pricing/inventory.py
+    inventory_memory_s: float = Field(default=1.0, ge=0.0)
 
 
 class DealerSettings(BaseModel):

@@ -30,8 +30,16 @@ def after_commit(session: AsyncSession, work: AfterCommit) -> None:
     session.info.setdefault("after_commit", []).append(work)
 
 
+def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` (synchronous, quick) the moment the transaction has committed, before
+    this process serves anything else; dropped with the transaction if it rolls back."""
+    session.info.setdefault("on_commit", []).append(callback)
+
+
 async def run_after_commit(session: AsyncSession) -> None:
     """Start the registered work, in order, in the background (it must not delay the response)."""
+    for callback in session.info.pop("on_commit", []):
+        callback()
     works = session.info.pop("after_commit", [])
     session.info.pop(_EVENTS, None)  # the next transaction queues its own
     if works:

@@ -40,8 +40,10 @@ from app.metrics import MODEL_VERSION, RFQS_BY_STATE
 from app.middleware import BodySizeLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
 from app.models_api import router as models_router
 from app.models_serving import load_intent, load_trading_models, poll_promotions, seed_store
+from app.pricing.desk import SESSION_KEY as DESK_SESSION_KEY
 from app.pricing.endpoints import router as desk_router
 from app.pricing.hit import HitCurve, LogisticHitCurve
+from app.pricing.inventory import InventoryView
 from app.pricing.service import PricingService
 from app.rfq.endpoints import router as rfq_router
 from app.rfq.repository import RfqRepository
@@ -80,7 +82,10 @@ async def build_state(settings: Settings) -> AppState:
         if models is not None
         else LogisticHitCurve(settings.pricing.hit_alpha, settings.pricing.hit_beta_per_vol_point)
     )
-    pricing = PricingService(feed, hit, settings.pricing)
+    inventory = InventoryView(state.cache, max_age_s=settings.pricing.inventory_memory_s)
+    state.sessionmaker.configure(info={DESK_SESSION_KEY: inventory})
+    state.services["inventory"] = inventory
+    pricing = PricingService(feed, hit, settings.pricing, inventory=inventory)
     state.services["pricing"] = pricing
     client = DealerClient(
         state.http,
@@ -148,6 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = []
         if settings.background_tasks:
             tasks.append(asyncio.create_task(_sweep_expired(state), name="expiry-sweeper"))
+            inventory: InventoryView = state.services["inventory"]
+            tasks.append(asyncio.create_task(inventory.listen(), name="inventory-listener"))
             worker: ExecutionWorker = state.services["execution"]
             tasks.append(asyncio.create_task(worker.run(), name="execution-worker"))
             tasks.append(

@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.models import DeskRiskFactor
+from app.pricing.risk import factor_underlying
 
+#: where a session finds the process's :class:`app.pricing.inventory.InventoryView` (the
+#: service's sessionmaker puts it in every session's ``info``)
+SESSION_KEY = "inventory_view"
 _TABLE = DeskRiskFactor.__table__
 _ALL = select(_TABLE.c.factor, _TABLE.c.value)
 _OF_UNDERLYING = _ALL.where(_TABLE.c.factor.startswith(bindparam("prefix"), escape="\\"))
@@ -37,12 +41,17 @@ class DeskRiskRepository:
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         now = utcnow()
+        moved: set[str] = set()
         for factor, change in sorted(changes.items()):
             if change == 0.0:
                 continue
+            moved.add(factor_underlying(factor))
             stmt = insert(DeskRiskFactor).values(factor=factor, value=change, updated_at=now)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[DeskRiskFactor.factor],
                 set_={"value": DeskRiskFactor.value + change, "updated_at": now},
             )
             await self.session.execute(stmt)
+        view = self.session.info.get(SESSION_KEY)
+        if view is not None:
+            view.moved(self.session, moved)

@@ -25,6 +25,7 @@ from app.pricing.calc import LegSpec, QuoteCalc, QuoteParams, compute_quote
 from app.pricing.cover import apply_cover
 from app.pricing.desk import DeskRiskRepository
 from app.pricing.hit import HitCurve
+from app.pricing.inventory import InventoryView
 from app.quant.errors import QuantError
 
 if TYPE_CHECKING:
@@ -47,10 +48,18 @@ def legs_of(rfq: Rfq) -> list[LegSpec]:
 
 
 class PricingService:
-    def __init__(self, feed: MarketDataFeed, hit: HitCurve, settings: PricingSettings) -> None:
+    def __init__(
+        self,
+        feed: MarketDataFeed,
+        hit: HitCurve,
+        settings: PricingSettings,
+        inventory: InventoryView | None = None,
+    ) -> None:
         self.feed = feed
         self.hit = hit
         self.settings = settings
+        #: the desk inventory kept between quotes (None: read for every quote)
+        self.inventory = inventory
 
     def params(self, underlying: str) -> QuoteParams:
         s = self.settings
@@ -71,7 +80,11 @@ class PricingService:
             snap = await self.feed.snapshot(rfq.underlying)
         except MarketDataError as exc:
             raise Unprocessable(str(exc), field="underlying", code="no_market") from exc
-        inventory = await DeskRiskRepository(session).inventory(rfq.underlying)
+        inventory = await (
+            self.inventory.inventory(session, rfq.underlying)
+            if self.inventory is not None
+            else DeskRiskRepository(session).inventory(rfq.underlying)
+        )
         started = time.perf_counter()
         try:
             calc = compute_quote(
