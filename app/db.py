@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 
 from app.config import Settings
@@ -161,6 +161,13 @@ async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator
 
 # ------------------------------------------------------------------------ staged inserts
 _STAGED = "staged_inserts"
+_TOUCHED = "transaction_touched_database"
+
+
+@event.listens_for(Session, "after_begin")
+def _touched(session: Session, _transaction: SessionTransaction, _connection: Any) -> None:
+    """A session's transaction has taken a connection (and begun on the database)."""
+    session.info[_TOUCHED] = True
 
 
 def stage(session: AsyncSession, *rows: Base) -> None:
@@ -173,8 +180,15 @@ def stage(session: AsyncSession, *rows: Base) -> None:
     session.info.setdefault(_STAGED, []).extend(rows)
 
 
-async def write_staged(session: AsyncSession) -> None:
-    """Write the staged rows, parents before children (the metadata's dependency order)."""
+async def write_staged(session: AsyncSession, *, last: bool = False) -> None:
+    """Write the staged rows, parents before children (the metadata's dependency order).
+
+    ``last``: nothing else runs in the transaction after this but its commit. Then, on
+    Postgres, when the transaction has not touched the database yet and the ORM has nothing
+    to flush, the write (one statement, atomic by itself) runs alone in autocommit: one round
+    trip instead of BEGIN, INSERT and COMMIT, and a pooled connection held for one round trip
+    (under load, each round trip of a transaction waits behind other requests' work while
+    holding its connection)."""
     staged: list[Base] = session.info.pop(_STAGED, [])
     if not staged:
         return
@@ -203,11 +217,20 @@ async def write_staged(session: AsyncSession) -> None:
             for name, process in slots
             for value in (values[name],)
         )
+        if last and isinstance(bind, AsyncEngine) and _untouched(session):
+            async with bind.connect() as alone:
+                auto = await alone.execution_options(isolation_level="AUTOCOMMIT")
+                await auto.exec_driver_sql(sql, params)
+            return
         connection = await session.connection()
         await connection.exec_driver_sql(sql, params)
         return
     for table, rows in ordered:
         await session.execute(insert(table), rows)
+
+
+def _untouched(session: AsyncSession) -> bool:
+    return not (session.info.get(_TOUCHED) or session.new or session.dirty or session.deleted)
 
 
 _Slot = tuple[str, Callable[[Any], Any] | None]

@@ -71,7 +71,7 @@ async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator
         async with session.begin():
             yield session
             committing = time.perf_counter()
-            await write_staged(session)
+            await write_staged(session, last=True)
         STAGE_LATENCY.labels("persist").observe(time.perf_counter() - committing)
         await run_after_commit(session)
 

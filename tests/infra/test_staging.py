@@ -133,3 +133,80 @@ async def test_a_broken_reference_fails_the_whole_write(session: AsyncSession) -
         async with session.begin_nested():
             await write_staged(session)
     assert (await session.execute(select(Rfq).where(Rfq.id == rfq.id))).first() is None
+
+
+class TestAloneInAutocommit:
+    """A unit of work whose only statement is the staged write sends it alone, in autocommit
+    (Postgres, an engine-bound session); anything else keeps the ordinary transaction."""
+
+    @pytest.fixture
+    async def recorded(self, postgres_url: str):
+        from sqlalchemy import event
+
+        from app.config import Settings
+        from app.db import create_engine
+
+        engine = create_engine(Settings(database_url=postgres_url, env="test"))
+        seen: list[tuple[str, str | None]] = []
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _record(conn, _cursor, statement, _params, _ctx, _many) -> None:  # type: ignore[no-untyped-def]
+            level = conn.get_execution_options().get("isolation_level")
+            seen.append((statement.split()[0], level))
+
+        yield engine, seen
+        await engine.dispose()
+
+    async def _stored(self, engine, rfq_id) -> int:
+        async with engine.connect() as conn:
+            return len((await conn.execute(select(Rfq.id).where(Rfq.id == rfq_id))).all())
+
+    async def test_the_write_runs_alone_and_is_stored(self, recorded) -> None:
+        engine, seen = recorded
+        from app.db import create_sessionmaker
+        from app.events import unit_of_work
+
+        rfq, legs, event, snap, quote = package()
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            stage(session, rfq, *legs, event, snap, quote)
+        assert seen == [("WITH", "AUTOCOMMIT")]
+        assert await self._stored(engine, rfq.id) == 1
+
+    async def test_a_transaction_that_read_first_keeps_its_transaction(self, recorded) -> None:
+        engine, seen = recorded
+        from app.db import create_sessionmaker
+        from app.events import unit_of_work
+
+        rfq, legs, event, snap, quote = package()
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            await session.execute(select(Rfq.id).limit(1))
+            stage(session, rfq, *legs, event, snap, quote)
+        assert [level for _, level in seen] == [None, None]
+        assert await self._stored(engine, rfq.id) == 1
+
+    async def test_pending_orm_changes_keep_the_transaction(self, recorded) -> None:
+        engine, seen = recorded
+        from app.db import create_sessionmaker
+        from app.events import unit_of_work
+
+        rfq, legs, event, snap, quote = package()
+        other = package()[0]
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            stage(session, rfq, *legs, event, snap, quote)
+            session.add(other)  # flushed at the commit: it must commit with the staged rows
+        assert all(level is None for _, level in seen)
+        assert await self._stored(engine, rfq.id) == 1
+        assert await self._stored(engine, other.id) == 1
+
+    async def test_a_failed_write_stores_nothing(self, recorded) -> None:
+        engine, seen = recorded
+        from app.db import create_sessionmaker
+        from app.events import unit_of_work
+
+        rfq, legs, event, snap, quote = package()
+        quote.snapshot_id = new_id()  # no such snapshot
+        with pytest.raises(IntegrityError):
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                stage(session, rfq, *legs, event, snap, quote)
+        assert seen == [("WITH", "AUTOCOMMIT")]
+        assert await self._stored(engine, rfq.id) == 0
