@@ -126,7 +126,13 @@ class Settings(BaseSettings):
     env: Literal["dev", "test", "prod"] = "dev"
     database_url: str = DEFAULT_SQLITE_URL
     redis_url: str | None = None
-    db_pool_size: int = 10
+    # Connections a worker keeps open, and how many more it may open for a burst (closed again
+    # when returned). Sized for ~32 requests in flight per worker: under load a transaction's
+    # connection stays checked out while the event loop serves other requests, and overflow
+    # connections opened and closed per burst cost a connect each (bench/RESULTS.md, Load
+    # 2026-12-05 afternoon). Keep workers × (size + overflow) under Postgres' max_connections.
+    db_pool_size: int = Field(default=32, ge=1)
+    db_pool_max_overflow: int = Field(default=8, ge=0)
     db_pool_timeout_s: float = 5.0
     # A round trip before every checkout. Off: a connection broken by a database restart fails
     # its first statement, that request gets 503 + Retry-After and SQLAlchemy drops the whole

@@ -140,7 +140,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         url,
         echo=settings.db_echo,
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        max_overflow=settings.db_pool_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
         pool_pre_ping=settings.db_pool_pre_ping,
         connect_args={"command_timeout": 10, "timeout": settings.db_pool_timeout_s},

@@ -18,10 +18,21 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Column, MetaData, String, Table, Uuid
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.config import Settings
+
 URL = os.environ.get("BENCH_DATABASE_URL", "sqlite+aiosqlite:///./var/bench_bare.db")
 metadata = MetaData()
 bare = Table("bench_bare", metadata, Column("id", Uuid, primary_key=True), Column("body", String))
-engine = create_async_engine(URL)
+# the service's pool settings (and defaults): the baseline must not pay for connections that
+# the service keeps open, nor the other way round
+_pool = Settings(database_url=URL)
+engine = (
+    create_async_engine(URL)
+    if URL.startswith("sqlite")
+    else create_async_engine(
+        URL, pool_size=_pool.db_pool_size, max_overflow=_pool.db_pool_max_overflow
+    )
+)
 
 
 class Body(BaseModel):
