@@ -20,7 +20,7 @@ from app.marketdata.snapshot import MarketSnapshot
 from app.pricing.hit import FloatArray, HitContext, HitCurve
 from app.pricing.risk import covariance, factor_underlying, package_factors
 from app.quant.pricing import price_package
-from app.quant.quoting import inventory_skew, optimal_markup
+from app.quant.quoting import inventory_skew, optimal_markups
 
 MARKUP_GRID = np.concatenate([np.linspace(0.0, 0.5, 51)[:-1], np.linspace(0.5, 5.0, 91)])
 
@@ -150,11 +150,10 @@ def compute_quote(
         c_size = inventory_skew(xd, zero, cov, gamma) / scale
         c_total = inventory_skew(xd, q, cov, gamma) / scale
 
-        def best(c: float) -> float:
-            return optimal_markup(probs, c, markup_grid=MARKUP_GRID).markup
-
-        base, with_size = best(0.0), best(c_size)
-        result = optimal_markup(probs, c_total, markup_grid=MARKUP_GRID)
+        base_, size_, result = optimal_markups(
+            probs, (0.0, c_size, c_total), markup_grid=MARKUP_GRID
+        )
+        base, with_size = base_.markup, size_.markup
         markup_total = result.markup * scale / quantity
         price_usd = theo_unit - markup_total if desk_buys else theo_unit + markup_total
         coin = _round(price_usd / spot, params.tick_coin, up=not desk_buys)

@@ -25,6 +25,7 @@ from app.quant.quoting import (
     inventory_skew,
     myopic_quote,
     optimal_markup,
+    optimal_markups,
     solve_quotes_ode,
 )
 from app.quant.scheduling import (
@@ -80,6 +81,7 @@ __all__ = [
     "linear_schedule",
     "myopic_quote",
     "optimal_markup",
+    "optimal_markups",
     "optimal_schedule",
     "price_package",
     "schedule_moments",

@@ -46,6 +46,7 @@ __all__ = [
     "inventory_skew",
     "myopic_quote",
     "optimal_markup",
+    "optimal_markups",
     "solve_quotes_ode",
 ]
 
@@ -284,19 +285,49 @@ def _parabola_vertex(x: FloatArray, y: FloatArray, i: int, reach: float = 1.0) -
 
 def _markup_on_grid(grid: FloatArray, probs: FloatArray, cost: float) -> MarkupResult:
     """Exact maximiser of (δ − c)·f(δ) for f linearly interpolated between grid nodes."""
+    return _markups_on_grid(grid, probs, np.array([cost]))[0]
+
+
+def _markups_on_grid(grid: FloatArray, probs: FloatArray, costs: FloatArray) -> list[MarkupResult]:
+    """:func:`_markup_on_grid` for several costs at once (the same arithmetic per element)."""
     f0, f1 = probs[:-1], probs[1:]
     x0, x1 = grid[:-1], grid[1:]
     slope = (f1 - f0) / (x1 - x0)
+    c = costs[:, None]
     # On a segment, (δ − c)(f0 + m(δ − x0)) is quadratic; its vertex solves
     # f0 + m(δ − x0) + m(δ − c) = 0.
     with np.errstate(divide="ignore", invalid="ignore"):
-        vertex = (x0 + cost) / 2.0 - f0 / (2.0 * slope)
+        vertex = (x0 + c) / 2.0 - f0 / (2.0 * slope)
     vertex = np.where(slope < 0.0, np.clip(vertex, x0, x1), x0)
-    cand = np.concatenate((grid, vertex))
-    fc = np.concatenate((probs, f0 + slope * (vertex - x0)))
-    pnl = (cand - cost) * fc
-    j = int(np.argmax(pnl))
-    return MarkupResult(float(cand[j]), float(fc[j]), float(pnl[j]))
+    cand = np.concatenate((np.broadcast_to(grid, (len(costs), grid.size)), vertex), axis=1)
+    fc = np.concatenate(
+        (np.broadcast_to(probs, (len(costs), probs.size)), f0 + slope * (vertex - x0)), axis=1
+    )
+    pnl = (cand - c) * fc
+    best = np.argmax(pnl, axis=1)
+    rows = np.arange(len(costs))
+    return [
+        MarkupResult(float(m), float(f), float(p))
+        for m, f, p in zip(cand[rows, best], fc[rows, best], pnl[rows, best], strict=True)
+    ]
+
+
+def optimal_markups(
+    hit_probs: npt.ArrayLike, marginal_costs: Sequence[float], *, markup_grid: npt.ArrayLike
+) -> list[MarkupResult]:
+    """:func:`optimal_markup` of one probability vector on ``markup_grid`` for several
+    marginal costs (e.g. the base markup, the size effect and the total of one quote): the
+    same results, the inputs checked once."""
+    costs = _f64(list(marginal_costs))
+    if costs.ndim != 1 or not np.all(np.isfinite(costs)):
+        raise InvalidInput("marginal costs must be finite")
+    grid = _f64(markup_grid)
+    probs = _f64(hit_probs)
+    if grid.ndim != 1 or grid.shape != probs.shape or grid.size < 2:
+        raise InvalidInput("markup_grid and hit probabilities must be 1-D of equal size >= 2")
+    if not np.all(np.diff(grid) > 0.0) or not np.all(np.isfinite(probs)):
+        raise InvalidInput("markup_grid must be increasing and probabilities finite")
+    return _markups_on_grid(grid, probs, costs) if costs.size else []
 
 
 def optimal_markup(

@@ -23,6 +23,7 @@ from app.quant import (
     inventory_skew,
     myopic_quote,
     optimal_markup,
+    optimal_markups,
     solve_quotes_ode,
 )
 
@@ -404,6 +405,26 @@ class TestOptimalMarkup:
             assert m.expected_pnl == pytest.approx(
                 (m.markup - c) * float(hit(np.array([m.markup]))[0])
             )
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        probs=st.lists(st.floats(0.0, 1.0), min_size=2, max_size=60),
+        costs=st.lists(st.floats(-3.0, 3.0), min_size=0, max_size=4),
+    )
+    def test_several_costs_at_once_equal_one_at_a_time(
+        self, probs: list[float], costs: list[float]
+    ) -> None:
+        f = np.minimum.accumulate(np.asarray(probs))  # a hit curve: non-increasing
+        grid = np.linspace(0.0, 5.0, len(probs))
+        together = optimal_markups(f, costs, markup_grid=grid)
+        assert together == [optimal_markup(f, c, markup_grid=grid) for c in costs]
+
+    def test_several_costs_are_checked(self) -> None:
+        grid = np.array([0.0, 1.0])
+        with pytest.raises(InvalidInput):
+            optimal_markups(np.array([0.5, 0.4]), [0.0, float("inf")], markup_grid=grid)
+        with pytest.raises(InvalidInput):
+            optimal_markups(np.array([0.5, 0.4]), [0.0], markup_grid=grid[::-1])
 
     def test_zero_probability_curve(self) -> None:
         m = optimal_markup(lambda d: np.zeros_like(d), 1.0)
