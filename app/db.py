@@ -206,16 +206,10 @@ async def write_staged(session: AsyncSession, *, last: bool = False) -> None:
         # checks the foreign keys at the end of the statement, when all the rows exist.
         shape = tuple((t.name, len(rows)) for t, rows in ordered)
         sql, slots = _combined_insert(shape, bind.dialect)
-        values = {
-            f"{t.name}_{i}_{key}": value
-            for t, rows in ordered
-            for i, row in enumerate(rows)
-            for key, value in row.items()
-        }
         params = tuple(
             value if process is None or value is None else process(value)
-            for name, process in slots
-            for value in (values[name],)
+            for t, i, key, process in slots
+            for value in (ordered[t][1][i][key],)
         )
         if last and isinstance(bind, AsyncEngine) and _untouched(session):
             async with bind.connect() as alone:
@@ -233,7 +227,9 @@ def _untouched(session: AsyncSession) -> bool:
     return not (session.info.get(_TOUCHED) or session.new or session.dirty or session.deleted)
 
 
-_Slot = tuple[str, Callable[[Any], Any] | None]
+# a parameter of the combined INSERT: (table's position in the shape, row, column key, bind
+# processor of the column's type)
+_Slot = tuple[int, int, str, Callable[[Any], Any] | None]
 
 
 @functools.lru_cache(maxsize=4)
@@ -263,18 +259,19 @@ def _combined_insert(
     compiled = last.add_cte(*(ins.cte(f"staged_{i}") for i, ins in enumerate(first))).compile(
         dialect=dialect
     )
-    types = {
-        f"{name}_{i}_{c.key}": c.type
-        for name, n in shape
+    where = {
+        f"{name}_{i}_{c.key}": (t, i, c)
+        for t, (name, n) in enumerate(shape)
         for c in Base.metadata.tables[name].columns
         for i in range(n)
     }
     order = compiled.positiontup or []
-    if sorted(order) != sorted(types):  # pragma: no cover - one parameter per row and column
+    if sorted(order) != sorted(where):  # pragma: no cover - one parameter per row and column
         raise RuntimeError("unexpected parameters in the combined INSERT")
-    slots: list[_Slot] = [
-        (key, types[key].dialect_impl(dialect).bind_processor(dialect)) for key in order
-    ]
+    slots: list[_Slot] = []
+    for param in order:
+        t, i, column = where[param]
+        slots.append((t, i, column.key, column.type.dialect_impl(dialect).bind_processor(dialect)))
     return compiled.string, slots
 
 
