@@ -35,8 +35,11 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
 ) -> None:
     """Run the HTTP service."""
+    import os
+
     import uvicorn
 
+    os.environ["RFQDESK_SERVE_WORKERS"] = str(workers)  # read by app.main (inventory memory)
     uvicorn.run(
         "app.main:app_from_env",
         factory=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -82,7 +83,12 @@ async def build_state(settings: Settings) -> AppState:
         if models is not None
         else LogisticHitCurve(settings.pricing.hit_alpha, settings.pricing.hit_beta_per_vol_point)
     )
-    inventory = InventoryView(state.cache, max_age_s=settings.pricing.inventory_memory_s)
+    inventory = InventoryView(
+        state.cache,
+        max_age_s=settings.pricing.inventory_memory_s,
+        shared=state.cache.backend == "redis"
+        or os.environ.get("RFQDESK_SERVE_WORKERS", "1") == "1",
+    )
     state.sessionmaker.configure(info={DESK_SESSION_KEY: inventory})
     state.services["inventory"] = inventory
     pricing = PricingService(feed, hit, settings.pricing, inventory=inventory)

@@ -43,9 +43,11 @@ CHANNEL = "desk_risk_moved"
 class InventoryView:
     """Per-process memory of :meth:`DeskRiskRepository.inventory`, kept true by fill events."""
 
-    def __init__(self, cache: Cache, *, max_age_s: float = 1.0) -> None:
+    def __init__(self, cache: Cache, *, max_age_s: float = 1.0, shared: bool = True) -> None:
         self.cache = cache
-        self.max_age_s = max_age_s
+        # an in-process cache's pub/sub reaches this process only: with several workers the
+        # others' fills would not be announced, so memory is used only with one worker then
+        self.max_age_s = max_age_s if shared else 0.0
         self._entries: dict[str, tuple[float, dict[str, float]]] = {}
         self._generation = 0
         self._live = False
