@@ -321,13 +321,20 @@ def optimal_markups(
     costs = _f64(list(marginal_costs))
     if costs.ndim != 1 or not np.all(np.isfinite(costs)):
         raise InvalidInput("marginal costs must be finite")
+    grid, probs = _checked_curve(markup_grid, hit_probs)
+    return _markups_on_grid(grid, probs, costs) if costs.size else []
+
+
+def _checked_curve(
+    markup_grid: npt.ArrayLike, hit_probs: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
     grid = _f64(markup_grid)
     probs = _f64(hit_probs)
     if grid.ndim != 1 or grid.shape != probs.shape or grid.size < 2:
         raise InvalidInput("markup_grid and hit probabilities must be 1-D of equal size >= 2")
     if not np.all(np.diff(grid) > 0.0) or not np.all(np.isfinite(probs)):
         raise InvalidInput("markup_grid must be increasing and probabilities finite")
-    return _markups_on_grid(grid, probs, costs) if costs.size else []
+    return grid, probs
 
 
 def optimal_markup(
@@ -382,12 +389,7 @@ def optimal_markup(
     if not callable(hit_prob):
         if markup_grid is None:
             raise InvalidInput("a probability vector needs its markup_grid")
-        grid = _f64(markup_grid)
-        probs = _f64(hit_prob)
-        if grid.ndim != 1 or grid.shape != probs.shape or grid.size < 2:
-            raise InvalidInput("markup_grid and hit probabilities must be 1-D of equal size >= 2")
-        if not np.all(np.diff(grid) > 0.0) or not np.all(np.isfinite(probs)):
-            raise InvalidInput("markup_grid must be increasing and probabilities finite")
+        grid, probs = _checked_curve(markup_grid, hit_prob)
         return _markup_on_grid(grid, probs, c)
 
     if markup_grid is None:
