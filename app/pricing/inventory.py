@@ -38,6 +38,7 @@ log = structlog.get_logger(__name__)
 
 #: pub/sub channel of the underlyings whose inventory a committed fill moved
 CHANNEL = "desk_risk_moved"
+_MOVING = "moves_desk_inventory"
 
 
 class InventoryView:
@@ -69,7 +70,9 @@ class InventoryView:
         generation = self._generation
         read = await DeskRiskRepository(session).inventory(underlying)
         self.reads += 1
-        if self.live and generation == self._generation:
+        # not kept if a drop happened meanwhile, nor if this transaction moved the inventory
+        # itself (the read shows its uncommitted rows)
+        if self.live and generation == self._generation and not session.info.get(_MOVING):
             self._entries[underlying] = (now, dict(read))
         return read
 
@@ -88,6 +91,7 @@ class InventoryView:
         names = sorted(set(underlyings))
         if not names:
             return
+        session.info[_MOVING] = True
         on_commit(session, lambda: self.drop(names))
 
         async def announce() -> None:
@@ -102,6 +106,8 @@ class InventoryView:
 
     async def listen(self, retry_s: float = 0.5, max_retry_s: float = 5.0) -> None:
         """Keep the subscription (a background task for the life of the process)."""
+        if self.max_age_s <= 0:
+            return  # memory is off: nothing to keep true
         wait = retry_s
         while True:
             ready = asyncio.Event()
@@ -112,6 +118,8 @@ class InventoryView:
                     self.drop(_underlyings(message))
             except CacheUnavailable as exc:
                 log.warning("inventory_subscription_lost", error=str(exc))
+            except Exception:  # never end for good: quotes read the database meanwhile
+                log.exception("inventory_listener_failed")
             finally:
                 going_live.cancel()
                 self._live = False

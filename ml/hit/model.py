@@ -97,6 +97,8 @@ class HitModel:
         m = np.asarray(markups, dtype=np.float64)
         if not ctxs:
             return []
+        if m.size == 0:
+            return [np.empty(0) for _ in ctxs]
         if self._axis is not None and not np.isnan(m).any():
             return self._along_axis(self._axis, m, ctxs)
         order = np.argsort(m, kind="stable")
@@ -138,13 +140,18 @@ class LiveHitCurve:
         return self.slot.model.curves(markups, ctxs)
 
 
-_AXES: dict[tuple[str, str], AxisEnsemble | None] = {}
+_AXES: dict[tuple[str, ...], AxisEnsemble | None] = {}
 
 
 def _axis_of(artifact: Artifact) -> AxisEnsemble | None:
     """The artifact's hit booster along the markup, built (and checked) once per artifact
-    version and manifest: it holds only arrays read from the booster."""
-    key = (artifact.version, artifact.manifest_sha256)
+    version and model files (their sha256, verified when the artifact was loaded): it holds
+    only arrays read from the booster. Any failure to build means row by row in xgboost."""
+    files = artifact.manifest.get("files", {})
+    key = (artifact.version, *sorted(f"{k}:{v}" for k, v in files.items()))
     if key not in _AXES:
-        _AXES[key] = AxisEnsemble.build(artifact.heads["hit"].booster, feature=0)
+        try:
+            _AXES[key] = AxisEnsemble.build(artifact.heads["hit"].booster, feature=0)
+        except Exception:  # an unexpected model layout: the booster still serves
+            _AXES[key] = None
     return _AXES[key]

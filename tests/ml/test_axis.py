@@ -115,3 +115,12 @@ def test_the_hit_model_falls_back_to_rows_for_a_nan_markup():
     assert curve.shape == (3,)
     along = model.curves(np.array([0.1, 1.0]), [ctx])[0]
     np.testing.assert_array_equal(curve[[0, 2]], along)
+
+
+def test_no_markups_give_one_empty_curve_per_context():
+    from app.pricing.hit import HitContext
+
+    model = HitModel.load()
+    ctx = HitContext("BTC", "straddle", "buy", 50.0, 3e6, 4e3, 20.0, None, {"rfq_side": "buy"})
+    curves = model.curves(np.array([]), [ctx, ctx])
+    assert [c.shape for c in curves] == [(0,), (0,)]

@@ -151,3 +151,19 @@ async def test_redis_unreachable_means_every_quote_reads_the_database(sessionmak
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await view.cache.close()
+
+
+async def test_a_read_inside_a_moving_transaction_that_rolls_back_is_not_kept(sessionmaker, view):
+    async with listening(view):
+
+        async def read_then_fail() -> None:
+            async with unit_of_work(sessionmaker) as session:
+                await DeskRiskRepository(session).add({"BTC:delta": 4.0})
+                assert await view.inventory(session, "BTC") == {"BTC:delta": 4.0}
+                raise RuntimeError("the fill failed after reading its own rows")
+
+        with pytest.raises(RuntimeError):
+            await read_then_fail()
+        # the uncommitted 4.0 was never kept: the next quote reads what is stored
+        assert await _read(sessionmaker, view) == {}
+        assert (view.reads, view.hits) == (2, 0)
