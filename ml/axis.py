@@ -32,7 +32,11 @@ F32 = np.float32
 def markup_cuts(booster: xgb.Booster, feature: int = 0) -> npt.NDArray[np.float32]:
     """The sorted distinct split values on ``feature`` over all the trees, as float32 (what
     xgboost compares a row's value with: left when ``value < split``)."""
-    trees = _model(booster)["trees"]
+    learner = json.loads(booster.save_raw("json"))["learner"]
+    return _cuts(learner["gradient_booster"]["model"]["trees"], feature)
+
+
+def _cuts(trees: list[dict], feature: int) -> npt.NDArray[np.float32]:  # type: ignore[type-arg]
     cuts = [
         cond
         for tree in trees
@@ -42,11 +46,6 @@ def markup_cuts(booster: xgb.Booster, feature: int = 0) -> npt.NDArray[np.float3
         if left != -1 and index == feature
     ]
     return np.unique(np.asarray(cuts, dtype=np.float32))
-
-
-def _model(booster: xgb.Booster) -> dict:  # type: ignore[type-arg]
-    learner = json.loads(booster.save_raw("json"))["learner"]
-    return learner["gradient_booster"]["model"]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ class AxisEnsemble:
             raise ValueError("the axis feature must be numerical")
         self.feature = feature
         self.n_features = booster.num_features()
-        self.cuts = markup_cuts(booster, feature)
+        self.cuts = _cuts(model["trees"], feature)
         self.n_trees = len(model["trees"])
         self._build(model["trees"])
 
