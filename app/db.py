@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,7 +13,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import MetaData, Numeric, String, Table, bindparam, event, insert
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 
 from app.config import Settings
+from app.metrics import GROUP_COMMIT_UNITS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -185,10 +189,10 @@ async def write_staged(session: AsyncSession, *, last: bool = False) -> None:
 
     ``last``: nothing else runs in the transaction after this but its commit. Then, on
     Postgres, when the transaction has not touched the database yet and the ORM has nothing
-    to flush, the write (one statement, atomic by itself) runs alone in autocommit: one round
-    trip instead of BEGIN, INSERT and COMMIT, and a pooled connection held for one round trip
-    (under load, each round trip of a transaction waits behind other requests' work while
-    holding its connection)."""
+    to flush, the write (one statement, atomic by itself) runs in autocommit, grouped with the
+    other units of work written at the same time (:class:`_GroupWriter`): no BEGIN and
+    COMMIT round trips, and no pooled connection held per request (under load, each round trip
+    of a transaction waits behind other requests' work while holding its connection)."""
     staged: list[Base] = session.info.pop(_STAGED, [])
     if not staged:
         return
@@ -202,25 +206,135 @@ async def write_staged(session: AsyncSession, *, last: bool = False) -> None:
         raise RuntimeError(f"staged rows for unknown tables: {list(by_table)}")
     bind = session.bind
     if bind is not None and bind.dialect.name == "postgresql" and len(ordered) > 1:
-        # One statement, one round trip: every INSERT but the last in a WITH clause. Postgres
-        # checks the foreign keys at the end of the statement, when all the rows exist.
-        shape = tuple((t.name, len(rows)) for t, rows in ordered)
-        sql, slots = _combined_insert(shape, bind.dialect)
-        params = tuple(
-            value if process is None or value is None else process(value)
-            for t, i, key, process in slots
-            for value in (ordered[t][1][i][key],)
-        )
         if last and isinstance(bind, AsyncEngine) and _untouched(session):
-            async with bind.connect() as alone:
-                auto = await alone.execution_options(isolation_level="AUTOCOMMIT")
-                await auto.exec_driver_sql(sql, params)
+            await _group_writer(bind).write(ordered)
             return
+        sql, params = _combined_statement(ordered, bind.dialect)
         connection = await session.connection()
         await connection.exec_driver_sql(sql, params)
         return
     for table, rows in ordered:
         await session.execute(insert(table), rows)
+
+
+_Rows = list[tuple[Table, list[dict[str, Any]]]]
+
+
+def _combined_statement(ordered: _Rows, dialect: Dialect) -> tuple[str, tuple[Any, ...]]:
+    """One statement, one round trip: every INSERT but the last in a WITH clause. Postgres
+    checks the foreign keys at the end of the statement, when all the rows exist."""
+    shape = tuple((t.name, len(rows)) for t, rows in ordered)
+    sql, slots = _combined_insert(shape, dialect)
+    params = tuple(
+        value if process is None or value is None else process(value)
+        for t, i, key, process in slots
+        for value in (ordered[t][1][i][key],)
+    )
+    return sql, params
+
+
+#: a batch's parameters stay under PostgreSQL's 32,767 bind parameters per statement
+_MAX_BATCH_PARAMS = 30_000
+
+
+class _GroupWriter:
+    """Group commit of self-contained units of work (one engine, one event loop).
+
+    A unit whose only statement is its staged write is queued here instead of taking a
+    connection of its own. While a batch is being written, the units that arrive queue up;
+    the next batch writes them all in one statement, in autocommit, on one connection: under
+    load, one round trip, one parse and one WAL flush for many RFQs; idle, a unit is written at
+    once (no timer). A batch is atomic: each of its units is either wholly stored or not at
+    all, and no caller hears of success before its batch has committed. Should a batch fail
+    because of a row (an integrity or data error: a constraint or a type refuses it), its
+    units are written again one by one, so that only the faulty unit fails."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.loop = asyncio.get_running_loop()
+        self.queue: list[tuple[_Rows, int, asyncio.Future[None]]] = []
+        self.draining = False
+
+    async def write(self, ordered: _Rows) -> None:
+        params = sum(len(rows) * len(t.columns) for t, rows in ordered)
+        done: asyncio.Future[None] = self.loop.create_future()
+        self.queue.append((ordered, params, done))
+        if not self.draining:
+            self.draining = True
+            task = self.loop.create_task(self._drain())
+            _DRAINS.add(task)
+            task.add_done_callback(_DRAINS.discard)
+        await done
+
+    async def _drain(self) -> None:
+        try:
+            while self.queue:
+                batch: list[tuple[_Rows, int, asyncio.Future[None]]] = []
+                total = 0
+                while self.queue and (not batch or total + self.queue[0][1] <= _MAX_BATCH_PARAMS):
+                    unit = self.queue.pop(0)
+                    batch.append(unit)
+                    total += unit[1]
+                await self._write_batch(batch)
+        finally:
+            self.draining = False
+
+    async def _write_batch(self, batch: list[tuple[_Rows, int, asyncio.Future[None]]]) -> None:
+        GROUP_COMMIT_UNITS.observe(len(batch))
+        try:
+            await self._execute(_merged([ordered for ordered, _, _ in batch]))
+        except Exception as exc:
+            if len(batch) == 1 or not isinstance(exc, IntegrityError | DataError):
+                for _, _, done in batch:
+                    _settle(done, exc)
+                return
+            for ordered, _, done in batch:  # find the faulty unit: each alone
+                try:
+                    await self._execute(ordered)
+                except Exception as alone:
+                    _settle(done, alone)
+                else:
+                    _settle(done, None)
+            return
+        for _, _, done in batch:
+            _settle(done, None)
+
+    async def _execute(self, ordered: _Rows) -> None:
+        sql, params = _combined_statement(ordered, self.engine.dialect)
+        async with self.engine.connect() as alone:
+            auto = await alone.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.exec_driver_sql(sql, params)
+
+
+_DRAINS: set[asyncio.Task[None]] = set()
+_WRITERS: weakref.WeakKeyDictionary[Engine, _GroupWriter] = weakref.WeakKeyDictionary()
+
+
+def _group_writer(engine: AsyncEngine) -> _GroupWriter:
+    writer = _WRITERS.get(engine.sync_engine)
+    if writer is None or writer.loop is not asyncio.get_running_loop():
+        writer = _WRITERS[engine.sync_engine] = _GroupWriter(engine)
+    return writer
+
+
+def _merged(units: list[_Rows]) -> _Rows:
+    """The rows of several units, table by table, in the metadata's dependency order."""
+    if len(units) == 1:
+        return units[0]
+    by_table: dict[Table, list[dict[str, Any]]] = {}
+    for ordered in units:
+        for table, rows in ordered:
+            by_table.setdefault(table, []).extend(rows)
+    return [(t, by_table[t]) for t in _table_order(len(Base.metadata.tables)) if t in by_table]
+
+
+def _settle(done: asyncio.Future[None], exc: BaseException | None) -> None:
+    if done.done():  # the request was cancelled while its unit was being written
+        return
+    if exc is None:
+        done.set_result(None)
+    else:
+        done.set_exception(exc)
 
 
 def _untouched(session: AsyncSession) -> bool:

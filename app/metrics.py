@@ -37,3 +37,8 @@ MODEL_VERSION = Gauge(
     ["model", "version"],
     multiprocess_mode="livemax",
 )
+GROUP_COMMIT_UNITS = Histogram(
+    "rfqdesk_db_group_commit_units",
+    "Units of work written by one group-commit statement (app.db)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)

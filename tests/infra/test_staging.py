@@ -210,3 +210,112 @@ class TestAloneInAutocommit:
                 stage(session, rfq, *legs, event, snap, quote)
         assert seen == [("WITH", "AUTOCOMMIT")]
         assert await self._stored(engine, rfq.id) == 0
+
+
+class TestGroupCommit:
+    """Units of work that arrive while a write is in flight are written together, in one
+    autocommit statement; each unit stays atomic and only a faulty one fails."""
+
+    @pytest.fixture
+    async def recorded(self, postgres_url: str):
+        from sqlalchemy import event
+
+        from app.config import Settings
+        from app.db import create_engine
+
+        engine = create_engine(Settings(database_url=postgres_url, env="test"))
+        seen: list[tuple[str, str | None]] = []
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _record(conn, _cursor, statement, _params, _ctx, _many) -> None:  # type: ignore[no-untyped-def]
+            seen.append((statement.split()[0], conn.get_execution_options().get("isolation_level")))
+
+        yield engine, seen
+        await engine.dispose()
+
+    @staticmethod
+    async def _stored(engine, rfq_ids) -> set:  # type: ignore[no-untyped-def]
+        async with engine.connect() as conn:
+            found = await conn.execute(select(Rfq.id).where(Rfq.id.in_(list(rfq_ids))))
+            return {row[0] for row in found}
+
+    @staticmethod
+    async def _unit(engine, rows) -> None:  # type: ignore[no-untyped-def]
+        from app.db import create_sessionmaker
+        from app.events import unit_of_work
+
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            stage(session, *rows)
+
+    async def test_concurrent_units_share_one_statement_and_all_are_stored(self, recorded) -> None:
+        import asyncio
+
+        engine, seen = recorded
+        packages = [package(2 + i % 3) for i in range(24)]
+        await asyncio.gather(
+            *(self._unit(engine, (r, *legs, e, s, q)) for r, legs, e, s, q in packages)
+        )
+        # every unit queued before the first write started: one statement for all 24
+        assert seen == [("WITH", "AUTOCOMMIT")]
+        rfq_ids = {p[0].id for p in packages}
+        assert await self._stored(engine, rfq_ids) == rfq_ids
+        async with engine.connect() as conn:
+            legs = await conn.execute(select(RfqLeg.rfq_id).where(RfqLeg.rfq_id.in_(rfq_ids)))
+            assert len(legs.all()) == sum(len(p[1]) for p in packages)
+
+    async def test_a_faulty_unit_fails_alone(self, recorded) -> None:
+        import asyncio
+
+        engine, seen = recorded
+        packages = [package() for _ in range(6)]
+        packages[3][4].snapshot_id = new_id()  # no such snapshot: this unit must fail
+        results = await asyncio.gather(
+            *(self._unit(engine, (r, *legs, e, s, q)) for r, legs, e, s, q in packages),
+            return_exceptions=True,
+        )
+        assert isinstance(results[3], IntegrityError)
+        assert [r for i, r in enumerate(results) if i != 3] == [None] * 5
+        # the batch, then each unit alone to find the faulty one
+        assert seen == [("WITH", "AUTOCOMMIT")] * (1 + 6)
+        good = {p[0].id for i, p in enumerate(packages) if i != 3}
+        assert await self._stored(engine, {p[0].id for p in packages}) == good
+
+    async def test_a_cancelled_caller_leaves_the_others_written(self, recorded) -> None:
+        import asyncio
+
+        engine, _ = recorded
+        packages = [package() for _ in range(5)]
+        tasks = [
+            asyncio.create_task(self._unit(engine, (r, *legs, e, s, q)))
+            for r, legs, e, s, q in packages
+        ]
+        await asyncio.sleep(0)  # every unit is queued
+        tasks[2].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(results[2], asyncio.CancelledError)
+        others = {p[0].id for i, p in enumerate(packages) if i != 2}
+        assert others <= await self._stored(engine, {p[0].id for p in packages})
+
+    async def test_an_outage_fails_every_unit_of_the_batch(self) -> None:
+        import asyncio
+
+        from sqlalchemy.exc import DBAPIError
+
+        from app.config import Settings
+        from app.db import create_engine
+        from tests.servers import free_port
+
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/test"
+        engine = create_engine(Settings(database_url=url, env="test"))
+        try:
+            packages = [package() for _ in range(4)]
+            results = await asyncio.wait_for(
+                asyncio.gather(
+                    *(self._unit(engine, (r, *legs, e, s, q)) for r, legs, e, s, q in packages),
+                    return_exceptions=True,
+                ),
+                timeout=20,
+            )
+        finally:
+            await engine.dispose()
+        assert all(isinstance(r, OSError | DBAPIError) for r in results), results
