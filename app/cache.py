@@ -11,10 +11,10 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as redis_asyncio
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 
 class CacheUnavailable(RuntimeError):
@@ -143,6 +143,7 @@ class RedisCache:
         )
         # one command instead of MULTI/INCR/EXPIRE/PTTL/EXEC; atomic like the transaction
         self._incr_window = self._redis.register_script(_INCR_WINDOW)
+        self._pipeline = _AutoPipeline(self._redis)
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
@@ -166,8 +167,14 @@ class RedisCache:
             await self._redis.delete(key)
 
     async def incr_window(self, key: str, window_s: int) -> tuple[int, float]:
+        command = ("EVALSHA", self._incr_window.sha, 1, key, window_s * 1000)
         async with self._guard():
-            count, pttl = await self._incr_window(keys=[key], args=[window_s * 1000])
+            try:
+                (result,) = await self._pipeline.send([command])
+            except NoScriptError:  # Redis restarted (or flushed its scripts): load it again
+                await self._redis.script_load(_INCR_WINDOW)
+                (result,) = await self._pipeline.send([command])
+            count, pttl = result
             return int(count), max(int(pttl), 0) / 1000.0
 
     async def publish(self, channel: str, message: str) -> None:
@@ -176,10 +183,9 @@ class RedisCache:
 
     async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
         async with self._guard():
-            pipe = self._redis.pipeline(transaction=False)
-            for channel, message in messages:
-                pipe.publish(channel, message)
-            await pipe.execute()
+            await self._pipeline.send(
+                [("PUBLISH", channel, message) for channel, message in messages]
+            )
 
     async def subscribe(
         self, channel: str, ready: asyncio.Event | None = None
@@ -207,6 +213,65 @@ class RedisCache:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+_Command = tuple[str | int | bytes, ...]
+
+
+class _AutoPipeline:
+    """Commands sent while a pipeline is in flight go out together in the next one.
+
+    The hot path's commands (the rate limit's counter, the events of a committed unit of
+    work) come from many requests at once under load; each used to cost its own round trip
+    and its own pass through the client's connection pool. Here the first command starts a
+    pipeline at once (no timer: idle, nothing waits), and those that arrive meanwhile share the
+    next one. Each caller gets its own commands' replies, or the error that its own commands,
+    or the pipeline as a whole, met. Not transactional: like separate commands, each is atomic
+    on its own (the rate limit's script included)."""
+
+    def __init__(self, redis: redis_asyncio.Redis) -> None:
+        self._redis = redis
+        self._queue: list[tuple[list[_Command], asyncio.Future[list[Any]]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def send(self, commands: list[_Command]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        if self._task is not None and (self._task.done() or self._task.get_loop() is not loop):
+            self._task, self._queue = None, []  # a previous event loop's (tests, restarts)
+        replies: asyncio.Future[list[Any]] = loop.create_future()
+        self._queue.append((commands, replies))
+        if self._task is None:
+            self._task = loop.create_task(self._drain())
+        return await replies
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    pipe = self._redis.pipeline(transaction=False)
+                    for commands, _ in batch:
+                        for command in commands:
+                            pipe.execute_command(*command)
+                    results = await pipe.execute(raise_on_error=False)
+                except Exception as exc:
+                    for _, replies in batch:
+                        if not replies.done():
+                            replies.set_exception(exc)
+                    continue
+                at = 0
+                for commands, replies in batch:
+                    own = results[at : at + len(commands)]
+                    at += len(commands)
+                    if replies.done():  # its caller was cancelled
+                        continue
+                    error = next((r for r in own if isinstance(r, Exception)), None)
+                    if error is not None:
+                        replies.set_exception(error)
+                    else:
+                        replies.set_result(own)
+        finally:
+            self._task = None
 
 
 def create_cache(redis_url: str | None) -> Cache:

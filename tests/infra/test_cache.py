@@ -77,3 +77,84 @@ async def test_unreachable_redis_raises_cache_unavailable() -> None:
         await cache.get("x")
     assert not await cache.ping()
     await cache.close()
+
+
+async def test_concurrent_counts_are_exact(cache: Cache) -> None:
+    key = k()
+    counts = await asyncio.gather(*(cache.incr_window(key, 60) for _ in range(25)))
+    assert sorted(c for c, _ in counts) == list(range(1, 26))
+    assert all(0 < left <= 60 for _, left in counts)
+
+
+async def test_concurrent_publishes_keep_each_units_order(cache: Cache) -> None:
+    channel = k()
+    received: list[str] = []
+    ready = asyncio.Event()
+
+    async def listen() -> None:
+        async for message in cache.subscribe(channel, ready):
+            received.append(message)
+            if len(received) == 30:
+                return
+
+    task = asyncio.create_task(listen())
+    await asyncio.wait_for(ready.wait(), 5)
+    await asyncio.sleep(0.1)
+    await asyncio.gather(
+        *(cache.publish_many([(channel, f"{u}:{i}") for i in range(3)]) for u in range(10))
+    )
+    await asyncio.wait_for(task, 5)
+    assert sorted(received) == sorted(f"{u}:{i}" for u in range(10) for i in range(3))
+    for u in range(10):
+        assert [m for m in received if m.startswith(f"{u}:")] == [f"{u}:{i}" for i in range(3)]
+
+
+@pytest.mark.redis
+class TestAutoPipeline:
+    """Redis commands of concurrent requests share round trips; errors stay with their own
+    caller."""
+
+    @pytest.fixture
+    async def redis_cache(self, redis_url: str) -> AsyncIterator[RedisCache]:
+        cache = RedisCache(redis_url)
+        yield cache
+        await cache.close()
+
+    async def test_concurrent_commands_share_a_pipeline(
+        self, redis_cache: RedisCache, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        made = 0
+        pipeline = redis_cache._redis.pipeline
+
+        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal made
+            made += 1
+            return pipeline(*args, **kwargs)
+
+        monkeypatch.setattr(redis_cache._redis, "pipeline", counted)
+        key = k()
+        await asyncio.gather(
+            *(redis_cache.incr_window(key, 60) for _ in range(20)),
+            *(redis_cache.publish_many([(k(), "m")]) for _ in range(20)),
+        )
+        assert made == 1  # every command was queued before the first pipeline went out
+        assert (await redis_cache.incr_window(key, 60))[0] == 21
+
+    async def test_a_flushed_script_is_loaded_again(self, redis_cache: RedisCache) -> None:
+        key = k()
+        assert (await redis_cache.incr_window(key, 60))[0] == 1
+        await redis_cache._redis.script_flush()
+        assert (await redis_cache.incr_window(key, 60))[0] == 2
+
+    async def test_an_error_reaches_only_its_own_caller(self, redis_cache: RedisCache) -> None:
+        key, wrong = k(), k()
+        await redis_cache._redis.set(wrong, "not a counter")
+        results = await asyncio.gather(
+            redis_cache.incr_window(key, 60),
+            redis_cache.incr_window(wrong, 60),
+            redis_cache.incr_window(key, 60),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], CacheUnavailable)
+        assert "not an integer" in str(results[1])
+        assert sorted(r[0] for i, r in enumerate(results) if i != 1) == [1, 2]  # type: ignore[index]
