@@ -141,6 +141,7 @@ class RedisCache:
             health_check_interval=10,
             max_connections=64,
         )
+        self._timeout_s = timeout_s
         # one command instead of MULTI/INCR/EXPIRE/PTTL/EXEC; atomic like the transaction
         self._incr_window = self._redis.register_script(_INCR_WINDOW)
         self._pipeline = _AutoPipeline(self._redis)
@@ -193,6 +194,12 @@ class RedisCache:
         pubsub = self._redis.pubsub()
         async with self._guard():
             await pubsub.subscribe(channel)
+            # subscribed once Redis confirms (its first reply on this connection): only
+            # messages published after that are delivered, so ``ready`` waits for it
+            confirmed = await pubsub.get_message(timeout=self._timeout_s * 10)
+        if confirmed is None or confirmed.get("type") != "subscribe":
+            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
+            raise CacheUnavailable(f"Redis did not confirm the subscription to {channel!r}")
         if ready is not None:
             ready.set()
         try:

@@ -39,7 +39,7 @@ def serve(
 
     import uvicorn
 
-    os.environ["RFQDESK_SERVE_WORKERS"] = str(workers)  # read by app.main (inventory memory)
+    os.environ["RFQDESK_SERVE_WORKERS"] = str(workers)  # Settings.serve_workers, per worker
     uvicorn.run(
         "app.main:app_from_env",
         factory=True,

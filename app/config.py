@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     # pool, so the next ones reconnect (tests/faults). On: that one request is spared.
     db_pool_pre_ping: bool = False
     db_echo: bool = False
+    # Worker processes serving this app (`rfqdesk serve --workers` sets it for its workers;
+    # another launcher running several must set RFQDESK_SERVE_WORKERS): with more than one and
+    # no Redis, a fill in one worker cannot reach the others, so no worker keeps the desk
+    # inventory in memory (app.pricing.inventory).
+    serve_workers: int = Field(default=1, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
     background_tasks: bool = True

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import json
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -155,12 +155,6 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
-async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction: committed when the block ends cleanly, rolled back otherwise."""
-    async with maker() as session, session.begin():
-        yield session
 
 
 # ------------------------------------------------------------------------ staged inserts

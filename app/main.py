@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -86,8 +85,7 @@ async def build_state(settings: Settings) -> AppState:
     inventory = InventoryView(
         state.cache,
         max_age_s=settings.pricing.inventory_memory_s,
-        shared=state.cache.backend == "redis"
-        or os.environ.get("RFQDESK_SERVE_WORKERS", "1") == "1",
+        shared=state.cache.backend == "redis" or settings.serve_workers == 1,
     )
     state.sessionmaker.configure(info={DESK_SESSION_KEY: inventory})
     state.services["inventory"] = inventory

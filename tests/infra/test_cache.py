@@ -158,3 +158,40 @@ class TestAutoPipeline:
         assert isinstance(results[1], CacheUnavailable)
         assert "not an integer" in str(results[1])
         assert sorted(r[0] for i, r in enumerate(results) if i != 1) == [1, 2]  # type: ignore[index]
+
+
+@pytest.mark.redis
+async def test_ready_waits_for_redis_to_confirm_the_subscription(redis_url: str) -> None:
+    """A proxy holds the subscriber's commands back for 0.3 s: ``ready`` must not be set
+    before Redis has the subscription, or a message published then would be lost."""
+    from urllib.parse import urlsplit
+
+    target = urlsplit(redis_url)
+
+    async def relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter, delay: float) -> None:
+        while data := await src.read(65536):
+            await asyncio.sleep(delay)
+            dst.write(data)
+            await dst.drain()
+        dst.close()
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(target.hostname, target.port)
+        await asyncio.gather(relay(reader, up_writer, 0.3), relay(up_reader, writer, 0.0))
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    slow = RedisCache(f"redis://127.0.0.1:{port}{target.path or '/0'}", timeout_s=2.0)
+    direct = RedisCache(redis_url)
+    try:
+        channel, ready = k(), asyncio.Event()
+        stream = slow.subscribe(channel, ready)
+        first = asyncio.ensure_future(anext(stream))
+        await asyncio.wait_for(ready.wait(), 10)
+        await direct.publish(channel, "now")
+        assert await asyncio.wait_for(first, 5) == "now"
+        await stream.aclose()  # type: ignore[attr-defined]
+    finally:
+        await slow.close()
+        await direct.close()
+        server.close()

@@ -167,3 +167,15 @@ async def test_a_read_inside_a_moving_transaction_that_rolls_back_is_not_kept(se
         # the uncommitted 4.0 was never kept: the next quote reads what is stored
         assert await _read(sessionmaker, view) == {}
         assert (view.reads, view.hits) == (2, 0)
+
+
+@pytest.mark.parametrize(("workers", "kept"), [(1, True), (2, False)])
+async def test_the_app_keeps_inventory_only_when_every_worker_hears_fills(settings, workers, kept):
+    """In-process pub/sub reaches one worker only: several workers without Redis read the
+    inventory for every quote."""
+    from app.main import create_app
+
+    application = create_app(settings.model_copy(update={"serve_workers": workers}))
+    async with application.router.lifespan_context(application):
+        view = application.state.rfqdesk.services["inventory"]
+        assert (view.max_age_s > 0) is kept
