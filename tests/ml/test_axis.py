@@ -105,15 +105,21 @@ class TestOtherBoosters:
         assert AxisEnsemble.build(_train("binary:logistic", categorical_axis=True)) is None
 
 
-def test_the_hit_model_falls_back_to_rows_for_a_nan_markup():
+def test_the_hit_model_falls_back_to_rows_for_a_nan_markup(monkeypatch):
     model = HitModel.load()
     from app.pricing.hit import HitContext
 
     ctx = HitContext("BTC", "straddle", "buy", 50.0, 3e6, 4e3, 20.0, None, {"rfq_side": "buy"})
+    along = model.curves(np.array([0.1, 1.0]), [ctx])[0]  # along the axis
+    assert model._axis is not None
+
+    def no_axis(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a NaN markup must not go along the axis")
+
+    monkeypatch.setattr(model, "_along_axis", no_axis)
     grid = np.array([0.1, np.nan, 1.0])
-    curve = model.curves(grid, [ctx])[0]
+    curve = model.curves(grid, [ctx])[0]  # row by row through the booster
     assert curve.shape == (3,)
-    along = model.curves(np.array([0.1, 1.0]), [ctx])[0]
     np.testing.assert_array_equal(curve[[0, 2]], along)
 
 
