@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -202,6 +203,7 @@ def run(
         wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", 3, connections, key)  # warm-up
         wrk(f"http://127.0.0.1:{p_bare}/bare", 3, connections)
         pairs = []
+        commits_before = group_commits(f"http://127.0.0.1:{p_svc}/metrics")
         for i in range(rounds):
             before = asyncio.run(stored_rfqs(db))
             spy = None
@@ -213,6 +215,12 @@ def run(
                 spy.wait(60)
             bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections, "", bare.pid)
             pairs.append((svc_r, bare_r))
+        units, statements = (
+            after - before
+            for after, before in zip(
+                group_commits(f"http://127.0.0.1:{p_svc}/metrics"), commits_before, strict=True
+            )
+        )
         at_rate = []
         for rate in paced:
             svc_r = wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", seconds, connections, key, rate=rate)
@@ -222,7 +230,22 @@ def run(
         for p in (svc, bare):
             p.terminate()
             p.wait(20)
-    return summarise(workers, connections, seconds, pairs) | {"paced": at_rate}
+    return summarise(workers, connections, seconds, pairs) | {
+        "paced": at_rate,
+        # RFQs written per group-commit statement during the saturated runs (app.db): read from
+        # one worker's /metrics, so with several workers it is that worker's figure
+        "rfqs_per_write": units / statements if statements else None,
+    }
+
+
+def group_commits(url: str) -> tuple[float, float]:
+    """(units of work, statements) that the group commit has written so far (/metrics)."""
+    values = {"sum": 0.0, "count": 0.0}
+    for line in httpx.get(url, timeout=5).text.splitlines():
+        for kind in values:
+            if line.startswith(f"rfqdesk_db_group_commit_units_{kind} "):
+                values[kind] = float(line.split()[1])
+    return values["sum"], values["count"]
 
 
 def summarise(
@@ -321,6 +344,8 @@ def main() -> None:
                 + ", ".join(f"{g} {v:.2f}" for g, v in cpu.items())
                 + f" (total {sum(cpu.values()):.2f})"
             )
+        if r["rfqs_per_write"] is not None:
+            print(f"  RFQs per group-commit statement (one worker): {r['rfqs_per_write']:.1f}")
         for row in r["paced"]:
             print(
                 f"  offered ~{row['offered']:.0f} req/s: "

@@ -13,7 +13,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import DealerSettings, PricingSettings
-from app.db import stage
+from app.db import fresh, stage
 from app.dealers.quotes import cover_price
 from app.errors import Conflict, Unprocessable
 from app.marketdata.errors import MarketDataError
@@ -122,7 +122,8 @@ class PricingService:
         """Apply the cover policy to the model's prices; stage the quote and its snapshot
         (written when the caller's unit of work ends, see :func:`app.db.stage`)."""
         snap, calc = priced.snap, priced.calc
-        stored = MarketSnapshot(
+        stored = fresh(
+            MarketSnapshot,
             id=new_id(),
             underlying=snap.underlying,
             taken_at=snap.as_of,
@@ -204,7 +205,8 @@ def _client_quote(
         "desk_inventory_before": inventory,
         "package_factors": calc.factors,
     }
-    return ClientQuote(
+    return fresh(
+        ClientQuote,
         id=new_id(),  # known at once: the row is written only when the unit of work ends
         rfq_id=rfq.id,
         snapshot_id=snap.id,

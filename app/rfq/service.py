@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.service import Principal
 from app.config import DealerSettings, RfqSettings
-from app.db import stage
+from app.db import fresh, stage
 from app.dealers.fanout import DealerFanout, PlannedRequest
 from app.dealers.quotes import live_quotes
 from app.dealers.selection import Selection, selection_summary
@@ -244,12 +244,17 @@ class RfqService:
             body.expires_in_ms or self.settings.default_expires_in_ms,
             self.settings.max_expires_in_ms,
         )
-        rfq = Rfq(
-            id=new_id(),
+        rfq_id = new_id()
+        actor = principal.name if principal else channel
+        # built without the ORM's attribute events (app.db.fresh): written by app.db.stage
+        rfq = fresh(
+            Rfq,
+            id=rfq_id,
             created_at=now,
             updated_at=now,
             expires_at=now + timedelta(milliseconds=expires_in),
             state=RfqState.NEW.value,
+            state_reason=None,
             client=body.client or (principal.name if principal else None),
             channel=channel,
             conversation_id=conversation_id,
@@ -260,32 +265,33 @@ class RfqService:
             hedge_reference=body.hedge_reference,
             created_by=principal.key_id if principal else None,
             version=1,
+            legs=[
+                fresh(
+                    RfqLeg,
+                    rfq_id=rfq_id,
+                    leg_index=i,
+                    instrument=leg.instrument.name,
+                    expiry=leg.instrument.expiry,
+                    strike=leg.instrument.strike,
+                    option_type=leg.instrument.option_type.value,
+                    ratio=leg.ratio,
+                    direction=leg.direction.value,
+                )
+                for i, leg in enumerate(legs)
+            ],
+            events=[
+                fresh(
+                    RfqEvent,
+                    rfq_id=rfq_id,
+                    seq=1,
+                    at=now,
+                    from_state=None,
+                    to_state=RfqState.NEW.value,
+                    reason=None,
+                    actor=actor,
+                )
+            ],
         )
-        rfq.legs = [
-            RfqLeg(
-                rfq_id=rfq.id,
-                leg_index=i,
-                instrument=leg.instrument.name,
-                expiry=leg.instrument.expiry,
-                strike=leg.instrument.strike,
-                option_type=leg.instrument.option_type.value,
-                ratio=leg.ratio,
-                direction=leg.direction.value,
-            )
-            for i, leg in enumerate(legs)
-        ]
-        actor = principal.name if principal else channel
-        rfq.events = [
-            RfqEvent(
-                rfq_id=rfq.id,
-                seq=1,
-                at=now,
-                from_state=None,
-                to_state=RfqState.NEW.value,
-                reason=None,
-                actor=actor,
-            )
-        ]
         structlog.contextvars.bind_contextvars(rfq_id=str(rfq.id))
         RFQ_CREATED.labels(underlying, structure.value, channel).inc()
         log.info(

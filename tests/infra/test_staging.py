@@ -319,3 +319,20 @@ class TestGroupCommit:
         finally:
             await engine.dispose()
         assert all(isinstance(r, OSError | DBAPIError) for r in results), results
+
+    async def test_a_dropped_engine_is_not_kept_alive(self, postgres_url: str) -> None:
+        import gc
+        import weakref
+
+        from app.config import Settings
+        from app.db import create_engine
+
+        engine = create_engine(Settings(database_url=postgres_url, env="test"))
+        rfq, legs, event, snap, quote = package()
+        await self._unit(engine, (rfq, *legs, event, snap, quote))
+        assert await self._stored(engine, {rfq.id}) == {rfq.id}
+        await engine.dispose()
+        gone = weakref.ref(engine.sync_engine)
+        del engine
+        gc.collect()
+        assert gone() is None
