@@ -147,6 +147,9 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         max_overflow=settings.db_pool_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
         pool_pre_ping=settings.db_pool_pre_ping,
+        # the most recently returned connection first: the group writer (one batch at a time)
+        # keeps reusing one connection, whose prepared statements it has; idle ones time out
+        pool_use_lifo=True,
         connect_args={"command_timeout": 10, "timeout": settings.db_pool_timeout_s},
         json_serializer=json_dumps,
         json_deserializer=json_loads,
