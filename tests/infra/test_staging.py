@@ -263,6 +263,35 @@ class TestGroupCommit:
             legs = await conn.execute(select(RfqLeg.rfq_id).where(RfqLeg.rfq_id.in_(rfq_ids)))
             assert len(legs.all()) == sum(len(p[1]) for p in packages)
 
+    async def test_one_statement_text_whatever_the_batch(self, postgres_url: str) -> None:
+        """Batches of other sizes and leg counts reuse the same prepared statement."""
+        import asyncio
+
+        from sqlalchemy import event
+
+        from app.config import Settings
+        from app.db import create_engine
+
+        engine = create_engine(Settings(database_url=postgres_url, env="test"))
+        texts: set[str] = set()
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _record(_conn, _cursor, statement, _params, _ctx, _many) -> None:  # type: ignore[no-untyped-def]
+            texts.add(statement)
+
+        try:
+            for n, legs in ((1, 2), (3, 4), (7, 1)):
+                packages = [package(legs + i % 2) for i in range(n)]
+                await asyncio.gather(
+                    *(self._unit(engine, (r, *ls, e, s, q)) for r, ls, e, s, q in packages)
+                )
+                rfq_ids = {p[0].id for p in packages}
+                assert await self._stored(engine, rfq_ids) == rfq_ids
+        finally:
+            await engine.dispose()
+        writes = {t for t in texts if t.startswith("WITH")}
+        assert len(writes) == 1
+
     async def test_a_faulty_unit_fails_alone(self, recorded) -> None:
         import asyncio
 
