@@ -7,6 +7,7 @@ pub/sub), so that idempotency, rate limits and events run the same code on eithe
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -192,17 +193,16 @@ class RedisCache:
         self, channel: str, ready: asyncio.Event | None = None
     ) -> AsyncIterator[str]:
         pubsub = self._redis.pubsub()
-        async with self._guard():
-            await pubsub.subscribe(channel)
-            # subscribed once Redis confirms (its first reply on this connection): only
-            # messages published after that are delivered, so ``ready`` waits for it
-            confirmed = await pubsub.get_message(timeout=self._timeout_s * 10)
-        if confirmed is None or confirmed.get("type") != "subscribe":
-            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
-            raise CacheUnavailable(f"Redis did not confirm the subscription to {channel!r}")
-        if ready is not None:
-            ready.set()
         try:
+            async with self._guard():
+                await pubsub.subscribe(channel)
+                # subscribed once Redis confirms (its first reply on this connection): only
+                # messages published after that are delivered, so ``ready`` waits for it
+                confirmed = await pubsub.get_message(timeout=self._timeout_s * 10)
+            if confirmed is None or confirmed.get("type") != "subscribe":
+                raise CacheUnavailable(f"Redis did not confirm the subscription to {channel!r}")
+            if ready is not None:
+                ready.set()
             while True:
                 async with self._guard():
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -248,13 +248,15 @@ class _AutoPipeline:
         replies: asyncio.Future[list[Any]] = loop.create_future()
         self._queue.append((commands, replies))
         if self._task is None:
-            self._task = loop.create_task(self._drain())
+            # its own context: the first caller's context variables must not follow the rest
+            self._task = loop.create_task(self._drain(), context=contextvars.Context())
         return await replies
 
     async def _drain(self) -> None:
+        batch: list[tuple[list[_Command], asyncio.Future[list[Any]]]] = []
         try:
             while self._queue:
-                batch, self._queue = self._queue, []
+                batch, self._queue = [q for q in self._queue if not q[1].done()], []
                 try:
                     pipe = self._redis.pipeline(transaction=False)
                     for commands, _ in batch:
@@ -277,6 +279,12 @@ class _AutoPipeline:
                         replies.set_exception(error)
                     else:
                         replies.set_result(own)
+                batch = []
+        except BaseException:  # cancelled (shutdown): nobody may wait forever
+            for _, replies in (*batch, *self._queue):
+                replies.cancel()
+            self._queue = []
+            raise
         finally:
             self._task = None
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.db import is_outage, sqlstate
 from app.domain.errors import DomainError
 
 log = structlog.get_logger(__name__)
@@ -100,36 +101,6 @@ class ServiceUnavailable(AppError):
         return {"Retry-After": "1"}
 
 
-#: SQLSTATE classes that mean "the database is not there right now" rather than "bad query":
-#: 08 connection exception, 57P01-03 shutdown / cannot connect now, 53300 too many connections
-_OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    cause: BaseException | None = exc.orig
-    while cause is not None:
-        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-        if isinstance(state, str):
-            return state
-        cause = cause.__cause__
-    return None
-
-
-def is_outage(exc: DBAPIError) -> bool:
-    """Whether a database error is an outage (answer 503 and retry) rather than a bug."""
-    if exc.connection_invalidated:
-        return True
-    cause: BaseException | None = exc.orig
-    while cause is not None:
-        if isinstance(cause, (ConnectionError, OSError, TimeoutError)):
-            return True
-        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-        if isinstance(state, str) and state.startswith(_OUTAGE_SQLSTATES):
-            return True
-        cause = cause.__cause__
-    return False
-
-
 def error_response(
     status: int,
     code: str,
@@ -205,7 +176,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
-        if _sqlstate(exc) == "22021":  # character not in repertoire (e.g. NUL in a query param)
+        if sqlstate(exc) == "22021":  # character not in repertoire (e.g. NUL in a query param)
             return error_response(
                 422, "invalid_characters", "text holds characters that cannot be stored"
             )

@@ -17,8 +17,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cache import Cache, CacheUnavailable
-from app.db import write_staged
 from app.metrics import STAGE_LATENCY
+from app.staging import write_staged
 
 log = structlog.get_logger(__name__)
 AfterCommit = Callable[[], Awaitable[None]]

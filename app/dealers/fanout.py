@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import Cache, CacheUnavailable
 from app.config import DealerSettings, MlSettings
-from app.db import stage
 from app.dealers.client import CallResult, DealerClient
 from app.dealers.quotes import record_quote
 from app.dealers.selection import Candidate, Selection, SelectionParams, choose_dealers
@@ -26,6 +25,7 @@ from app.dealers.wire import QuoteRequestMessage, WireLeg
 from app.metrics import DEALER_OUTCOMES, STAGE_LATENCY
 from app.models import Dealer, DealerRequest, Rfq
 from app.models._mixins import new_id
+from app.staging import stage
 from ml.features import rfq_context
 
 if TYPE_CHECKING:

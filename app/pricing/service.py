@@ -13,7 +13,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import DealerSettings, PricingSettings
-from app.db import fresh, stage
 from app.dealers.quotes import cover_price
 from app.errors import Conflict, Unprocessable
 from app.marketdata.errors import MarketDataError
@@ -27,6 +26,7 @@ from app.pricing.desk import DeskRiskRepository
 from app.pricing.hit import HitCurve
 from app.pricing.inventory import InventoryView
 from app.quant.errors import QuantError
+from app.staging import fresh, stage
 
 if TYPE_CHECKING:
     from app.marketdata.feed import MarketDataFeed

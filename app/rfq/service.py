@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.service import Principal
 from app.config import DealerSettings, RfqSettings
-from app.db import fresh, stage
 from app.dealers.fanout import DealerFanout, PlannedRequest
 from app.dealers.quotes import live_quotes
 from app.dealers.selection import Selection, selection_summary
@@ -33,6 +32,7 @@ from app.pricing.service import Priced, PricingService
 from app.rfq.lifecycle import EXPIRABLE, IllegalTransition, RfqState, check_transition
 from app.rfq.repository import RfqFilter, RfqRepository
 from app.rfq.schemas import AcceptBody, RfqCreate
+from app.staging import fresh, stage
 
 log = structlog.get_logger(__name__)
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import stage, write_staged
 from app.models import ClientQuote, MarketSnapshot, Rfq, RfqEvent, RfqLeg
 from app.models._mixins import new_id
+from app.staging import stage, write_staged
 
 NOW = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -116,7 +116,9 @@ async def test_staged_rows_are_written_with_their_values_and_defaults(
     assert stored_snap.data == snap.data
 
 
-async def test_two_shapes_in_a_row_use_their_own_statements(session: AsyncSession) -> None:
+async def test_packages_of_other_leg_counts_in_a_row_are_each_written(
+    session: AsyncSession,
+) -> None:
     for n_legs in (2, 4, 2):
         rfq, legs, event, snap, quote = package(n_legs)
         stage(session, rfq, *legs, event, snap, quote)
@@ -309,10 +311,13 @@ class TestGroupCommit:
         good = {p[0].id for i, p in enumerate(packages) if i != 3}
         assert await self._stored(engine, {p[0].id for p in packages}) == good
 
-    async def test_a_cancelled_caller_leaves_the_others_written(self, recorded) -> None:
+    async def test_a_caller_cancelled_while_queued_is_not_written(self, recorded) -> None:
         import asyncio
 
         engine, _ = recorded
+        first = package()
+        blocker = asyncio.create_task(self._unit(engine, (first[0], *first[1], *first[2:])))
+        await asyncio.sleep(0)  # the first batch is on its way: the next units queue up
         packages = [package() for _ in range(5)]
         tasks = [
             asyncio.create_task(self._unit(engine, (r, *legs, e, s, q)))
@@ -320,10 +325,82 @@ class TestGroupCommit:
         ]
         await asyncio.sleep(0)  # every unit is queued
         tasks[2].cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        assert isinstance(results[2], asyncio.CancelledError)
-        others = {p[0].id for i, p in enumerate(packages) if i != 2}
-        assert others <= await self._stored(engine, {p[0].id for p in packages})
+        results = await asyncio.gather(blocker, *tasks, return_exceptions=True)
+        assert isinstance(results[3], asyncio.CancelledError)
+        stored = await self._stored(engine, {p[0].id for p in (first, *packages)})
+        assert stored == {p[0].id for i, p in enumerate((first, *packages)) if i != 3}
+
+    async def test_a_cancelled_writer_leaves_nobody_waiting(self, recorded) -> None:
+        import asyncio
+
+        from app.staging import _DRAINS
+
+        engine, _ = recorded
+        packages = [package() for _ in range(4)]
+        tasks = [
+            asyncio.create_task(self._unit(engine, (r, *legs, e, s, q)))
+            for r, legs, e, s, q in packages
+        ]
+        await asyncio.sleep(0)
+        for drain in list(_DRAINS):
+            drain.cancel()
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+        assert all(isinstance(r, asyncio.CancelledError) for r in results)
+
+    @pytest.mark.parametrize(
+        "spoil",
+        [
+            pytest.param(lambda q: setattr(q, "model_version", "hit\x00v1"), id="NUL byte"),
+            pytest.param(lambda q: setattr(q, "theo_usd", Decimal("1e40")), id="numeric overflow"),
+            pytest.param(
+                lambda q: setattr(q, "valid_until", datetime(2026, 3, 2, 9, 30)), id="naive time"
+            ),
+            pytest.param(lambda q: setattr(q, "model_version", "v" * 81), id="too long"),
+        ],
+    )
+    async def test_a_value_its_column_refuses_fails_its_unit_alone(self, recorded, spoil) -> None:
+        import asyncio
+
+        engine, _ = recorded
+        packages = [package() for _ in range(4)]
+        spoil(packages[1][4])
+        results = await asyncio.gather(
+            *(self._unit(engine, (r, *legs, e, s, q)) for r, legs, e, s, q in packages),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], Exception)
+        assert [r for i, r in enumerate(results) if i != 1] == [None] * 3
+        good = {p[0].id for i, p in enumerate(packages) if i != 1}
+        assert await self._stored(engine, {p[0].id for p in packages}) == good
+
+    async def test_objects_built_by_fresh_are_written(self, recorded) -> None:
+        from app.staging import fresh
+
+        engine, _ = recorded
+        rfq_id = new_id()
+        rfq = fresh(
+            Rfq,
+            id=rfq_id,
+            created_at=NOW,
+            updated_at=NOW,
+            expires_at=NOW + timedelta(seconds=30),
+            state="new",
+            underlying="BTC",
+            structure="call",
+            side="buy",
+            quantity=Decimal("25"),
+            version=1,
+            events=[fresh(RfqEvent, rfq_id=rfq_id, seq=1, at=NOW, to_state="new", actor="t")],
+        )
+        await self._unit(engine, (rfq, *rfq.events))
+        assert rfq.client is None  # a default, set on the object
+        assert rfq.events[0].id is not None
+        async with engine.connect() as conn:
+            query = select(Rfq.quantity, Rfq.channel).where(Rfq.id == rfq_id)
+            row = (await conn.execute(query)).one()
+            seqs = await conn.scalars(select(RfqEvent.seq).where(RfqEvent.rfq_id == rfq_id))
+            assert list(seqs) == [1]
+        assert tuple(row) == (Decimal("25"), "api")
 
     async def test_an_outage_fails_every_unit_of_the_batch(self) -> None:
         import asyncio
