@@ -137,27 +137,29 @@ async def test_a_broken_reference_fails_the_whole_write(session: AsyncSession) -
     assert (await session.execute(select(Rfq).where(Rfq.id == rfq.id))).first() is None
 
 
+@pytest.fixture
+async def recorded(postgres_url: str):  # type: ignore[no-untyped-def]
+    """A Postgres engine of the service's settings, and each statement it runs: (first word,
+    isolation level)."""
+    from sqlalchemy import event
+
+    from app.config import Settings
+    from app.db import create_engine
+
+    engine = create_engine(Settings(database_url=postgres_url, env="test"))
+    seen: list[tuple[str, str | None]] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _record(conn, _cursor, statement, _params, _ctx, _many) -> None:  # type: ignore[no-untyped-def]
+        seen.append((statement.split()[0], conn.get_execution_options().get("isolation_level")))
+
+    yield engine, seen
+    await engine.dispose()
+
+
 class TestAloneInAutocommit:
     """A unit of work whose only statement is the staged write sends it alone, in autocommit
     (Postgres, an engine-bound session); anything else keeps the ordinary transaction."""
-
-    @pytest.fixture
-    async def recorded(self, postgres_url: str):
-        from sqlalchemy import event
-
-        from app.config import Settings
-        from app.db import create_engine
-
-        engine = create_engine(Settings(database_url=postgres_url, env="test"))
-        seen: list[tuple[str, str | None]] = []
-
-        @event.listens_for(engine.sync_engine, "before_cursor_execute")
-        def _record(conn, _cursor, statement, _params, _ctx, _many) -> None:  # type: ignore[no-untyped-def]
-            level = conn.get_execution_options().get("isolation_level")
-            seen.append((statement.split()[0], level))
-
-        yield engine, seen
-        await engine.dispose()
 
     async def _stored(self, engine, rfq_id) -> int:
         async with engine.connect() as conn:
@@ -217,23 +219,6 @@ class TestAloneInAutocommit:
 class TestGroupCommit:
     """Units of work that arrive while a write is in flight are written together, in one
     autocommit statement; each unit stays atomic and only a faulty one fails."""
-
-    @pytest.fixture
-    async def recorded(self, postgres_url: str):
-        from sqlalchemy import event
-
-        from app.config import Settings
-        from app.db import create_engine
-
-        engine = create_engine(Settings(database_url=postgres_url, env="test"))
-        seen: list[tuple[str, str | None]] = []
-
-        @event.listens_for(engine.sync_engine, "before_cursor_execute")
-        def _record(conn, _cursor, statement, _params, _ctx, _many) -> None:  # type: ignore[no-untyped-def]
-            seen.append((statement.split()[0], conn.get_execution_options().get("isolation_level")))
-
-        yield engine, seen
-        await engine.dispose()
 
     @staticmethod
     async def _stored(engine, rfq_ids) -> set:  # type: ignore[no-untyped-def]
