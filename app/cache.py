@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -243,14 +244,22 @@ class _AutoPipeline:
 
     async def send(self, commands: list[_Command]) -> list[Any]:
         loop = asyncio.get_running_loop()
-        if self._task is not None and (self._task.done() or self._task.get_loop() is not loop):
+        if self._task is not None and self._task.get_loop() is not loop:
             self._task, self._queue = None, []  # a previous event loop's (tests, restarts)
         replies: asyncio.Future[list[Any]] = loop.create_future()
         self._queue.append((commands, replies))
         if self._task is None:
             # its own context: the first caller's context variables must not follow the rest
             self._task = loop.create_task(self._drain(), context=contextvars.Context())
+            self._task.add_done_callback(self._ended)
         return await replies
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A drain cancelled before it started (its body never ran) leaves nobody waiting."""
+        if task is self._task and task.cancelled():
+            for _, replies in self._queue:
+                replies.cancel()
+            self._task, self._queue = None, []
 
     async def _drain(self) -> None:
         batch: list[tuple[list[_Command], asyncio.Future[list[Any]]]] = []
@@ -265,8 +274,8 @@ class _AutoPipeline:
                     results = await pipe.execute(raise_on_error=False)
                 except Exception as exc:
                     for _, replies in batch:
-                        if not replies.done():
-                            replies.set_exception(exc)
+                        if not replies.done():  # each caller its own copy of the error
+                            replies.set_exception(_copied(exc))
                     continue
                 at = 0
                 for commands, replies in batch:
@@ -287,6 +296,15 @@ class _AutoPipeline:
             raise
         finally:
             self._task = None
+
+
+def _copied(exc: Exception) -> Exception:
+    try:
+        mine = copy.copy(exc)
+    except Exception:  # pragma: no cover - an exception that cannot be copied
+        return exc
+    mine.__cause__ = exc
+    return mine
 
 
 def create_cache(redis_url: str | None) -> Cache:

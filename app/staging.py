@@ -185,6 +185,7 @@ class _GroupWriter:
         self.queue: list[_Unit] = []
         self.writing: list[_Unit] = []  # the batch in flight
         self.draining = False
+        self.task: asyncio.Task[None] | None = None  # the current drain
 
     async def write(self, unit: _Unit) -> None:
         unit.done = self.loop.create_future()
@@ -196,26 +197,37 @@ class _GroupWriter:
             task = self.loop.create_task(self._drain(), context=contextvars.Context())
             _DRAINS.add(task)
             task.add_done_callback(self._drained)
+            self.task = task
         await unit.done
 
     async def _drain(self) -> None:
-        while self.queue:
-            live = [u for u in self.queue if u.done is not None and not u.done.done()]
-            self.writing, self.queue = live[:_MAX_BATCH_UNITS], live[_MAX_BATCH_UNITS:]
-            if self.writing:
-                await self._write_batch(self.writing)
-            self.writing = []
+        try:
+            while self.queue:
+                live = [u for u in self.queue if u.done is not None and not u.done.done()]
+                self.writing, self.queue = live[:_MAX_BATCH_UNITS], live[_MAX_BATCH_UNITS:]
+                if self.writing:
+                    await self._write_batch(self.writing)
+                self.writing = []
+        except BaseException:  # cancelled (shutdown): nobody may wait forever
+            self._abandon()
+            raise
+        finally:
+            # at once, with the queue empty: a write arriving next starts a new drain
+            self.draining = False
+
+    def _abandon(self) -> None:
+        for unit in (*self.writing, *self.queue):
+            if unit.done is not None and not unit.done.done():
+                unit.done.cancel()
+        self.writing, self.queue = [], []
 
     def _drained(self, task: asyncio.Task[None]) -> None:
-        """However the drain ended (cancelled at shutdown, even before it started), nobody is
-        left waiting and the next write starts a new one."""
+        """A drain cancelled before it started (its body never ran) leaves nobody waiting
+        either, and the next write starts a new one."""
         _DRAINS.discard(task)
-        self.draining = False
-        if task.cancelled() or task.exception() is not None:
-            for unit in (*self.writing, *self.queue):
-                if unit.done is not None and not unit.done.done():
-                    unit.done.cancel()
-            self.writing, self.queue = [], []
+        if task is self.task and task.cancelled() and self.draining:
+            self.draining = False
+            self._abandon()
 
     async def _write_batch(self, batch: list[_Unit]) -> None:
         GROUP_COMMIT_UNITS.observe(len(batch))
@@ -227,6 +239,8 @@ class _GroupWriter:
                     _settle(unit, exc)
                 return
             for unit in batch:  # find the faulty unit: each alone
+                if unit.done is None or unit.done.done():  # its caller was cancelled
+                    continue
                 try:
                     await self._execute(unit)
                 except Exception as alone:

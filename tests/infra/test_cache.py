@@ -195,3 +195,20 @@ async def test_ready_waits_for_redis_to_confirm_the_subscription(redis_url: str)
         await slow.close()
         await direct.close()
         server.close()
+
+
+@pytest.mark.redis
+async def test_a_pipeline_cancelled_before_it_ran_leaves_nobody_waiting(redis_url: str) -> None:
+    cache = RedisCache(redis_url)
+    try:
+        key = k()
+        calls = [asyncio.create_task(cache.incr_window(key, 60)) for _ in range(3)]
+        await asyncio.sleep(0)  # queued; the pipeline's task has not run yet
+        task = cache._pipeline._task
+        assert task is not None
+        task.cancel()
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+        assert all(isinstance(r, asyncio.CancelledError) for r in results)
+        assert (await cache.incr_window(key, 60))[0] == 1  # nothing was sent; later ones are
+    finally:
+        await cache.close()
