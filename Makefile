@@ -40,13 +40,13 @@ test-slow: install  ## the slow suites alone: faults, long fuzzing, model qualit
 test-all: install  ## everything, slow suites included
 	$(BIN)/pytest -q -m ''
 
-audit: install  ## known vulnerabilities in the installed dependencies (pip-audit)
-	$(BIN)/pip-audit --skip-editable --progress-spinner off
+audit: install  ## known vulnerabilities in the installed dependencies (pip-audit + PyPI fallback)
+	$(BIN)/python tools/audit_deps.py
 
 lint: install  ## ruff, mypy and the architecture contracts
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check app tests ml bench migrations/env.py
-	$(BIN)/mypy app ml
+	$(BIN)/ruff format --check app tests ml bench tools migrations/env.py
+	$(BIN)/mypy app ml tools
 	$(BIN)/lint-imports
 
 demo: install  ## post example RFQs to the service started by `make run`
