@@ -23,9 +23,12 @@ DEALERS ?= 8
 DEALERS_PORT ?= 9100
 
 run: migrate  ## migrate, start 8 simulated dealers, serve with the embedded defaults
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/rfqdesk sim dealers --count $(DEALERS) --port $(DEALERS_PORT) \
-	    --desk-url http://$(HOST):$(PORT) & \
+	@# the dealers stop with the service, however it ends (a trap that ran `kill 0` on TERM
+	@# signalled its own shell again, recursing until bash crashed)
+	@$(BIN)/rfqdesk sim dealers --count $(DEALERS) --port $(DEALERS_PORT) \
+	    --desk-url http://$(HOST):$(PORT) & dealers=$$!; \
+	trap 'kill $$dealers 2>/dev/null; wait $$dealers 2>/dev/null' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(BIN)/rfqdesk serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 serve: migrate  ## the service alone, without simulated dealers
