@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.service import Principal
-from app.domain.enums import Side
+from app.domain.enums import Direction, Side
 from app.domain.errors import DomainError
 from app.domain.expiries import format_expiry_code
 from app.domain.instruments import format_decimal
@@ -218,4 +218,15 @@ def _quote_line(view: RfqRead) -> str:
     bid = f"{q.bid_coin}" if q.bid_coin is not None else "-"
     ask = f"{q.ask_coin}" if q.ask_coin is not None else "-"
     name = view.structure.value.replace("_", " ")
-    return f"{view.underlying} {name} x{view.quantity}: {bid} / {ask}"
+    return f"{view.underlying} {name} x{view.quantity} ({_legs_line(view)}): {bid} / {ask}"
+
+
+def _legs_line(view: RfqRead) -> str:
+    """The legs as priced, for the structure's buyer, by venue instrument name
+    ("+BTC-25DEC26-70000-C -BTC-25DEC26-80000-C"): the client sees the expiry and strikes the
+    desk read from the line, an expiry read as its listed Friday included."""
+    return " ".join(
+        f"{'+' if leg.direction is Direction.BUY else '-'}"
+        f"{leg.ratio if leg.ratio != 1 else ''}{leg.instrument}"
+        for leg in view.legs
+    )

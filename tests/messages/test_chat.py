@@ -9,11 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.keys import Role
+from app.domain.expiries import format_expiry_code
 from app.models import ChatMessage, Rfq
 from tests.conftest import CI, KeyMaker
 from tests.factories import expiry
 
-MONTH = expiry(2).strftime("%b")  # a monthly expiry comfortably ahead of today
+MONTHLY = expiry(2)  # a monthly expiry comfortably ahead of today
+MONTH = MONTHLY.strftime("%b")
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +46,13 @@ async def test_price_then_mine_gets_filled(
     assert first["rfq"]["structure"] == "call_spread"
     assert first["rfq"]["quantity"] == 100
     assert first["rfq"]["channel"] == "chat"
-    assert "/" in first["reply"]
+    # the reply names the legs as priced, so the client can check what the desk read
+    legs = first["rfq"]["legs"]
+    strikes = sorted(int(float(leg["strike"])) for leg in legs)
+    assert strikes == [70000, 80000]
+    assert {leg["expiry"] for leg in legs} == {MONTHLY.isoformat()}
+    code = format_expiry_code(MONTHLY)
+    assert f"(+BTC-{code}-70000-C -BTC-{code}-80000-C):" in first["reply"], first["reply"]
     done = await say(client, bot, "c-1", "mine")
     assert done["intent"] == "accept"
     assert done["action"] == "accepted", done
