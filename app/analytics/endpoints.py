@@ -44,32 +44,13 @@ from app.auth.keys import Role
 from app.auth.service import Principal
 from app.deps import SessionDep, require
 from app.errors import COMMON_ERRORS, NotFound, Unprocessable
+from app.query_time import utc_bound
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"], responses=COMMON_ERRORS)
 Analyst = Annotated[Principal, Depends(require(Role.ANALYST))]
 
 DEFAULT_WINDOW = timedelta(days=30)
 MAX_GROUP_BY = 4
-
-
-# windows outside these bounds are refused: nothing is logged there, and the default window and
-# the markout horizons must not step off the calendar (year 1 or 9999)
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-def _utc(value: datetime | None, field: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        at = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError:
-        raise Unprocessable(f"{field} is out of range", field=field) from None
-    if not EARLIEST <= at <= LATEST:
-        raise Unprocessable(
-            f"{field} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}", field=field
-        )
-    return at
 
 
 def _text(value: str | None, field: str) -> str | None:
@@ -105,8 +86,8 @@ def analytics_query(
     dealer: Annotated[str | None, Query(max_length=120, description="Dealer name")] = None,
     client: Annotated[str | None, Query(max_length=120, description="Client name")] = None,
 ) -> AnalyticsQuery:
-    end = _utc(until, "until") or datetime.now(UTC)
-    start = _utc(since, "since") or end - DEFAULT_WINDOW
+    end = utc_bound(until, "until") or datetime.now(UTC)
+    start = utc_bound(since, "since") or end - DEFAULT_WINDOW
     if start >= end:
         raise Unprocessable("since must be before until", field="since")
     dims = tuple(dict.fromkeys(group_by or ()))

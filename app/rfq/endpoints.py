@@ -14,6 +14,7 @@ from app.auth.service import Principal
 from app.deps import SessionDep, StateDep, require
 from app.domain.enums import Structure
 from app.errors import COMMON_ERRORS, Conflict, ErrorBody, NotFound, Unprocessable, responses
+from app.query_time import utc_bound
 from app.rfq.lifecycle import RfqState
 from app.rfq.repository import RfqFilter
 from app.rfq.schemas import (
@@ -73,8 +74,8 @@ async def list_rfqs(
         structure=structure.value if structure else None,
         client=client,
         channel=channel,
-        since=since,
-        until=until,
+        since=utc_bound(since, "since"),
+        until=utc_bound(until, "until"),
     )
     items, next_cursor = await service.page(session, flt, limit=limit, cursor=cursor)
     return RfqPage(items=[RfqSummary.model_validate(r) for r in items], next_cursor=next_cursor)

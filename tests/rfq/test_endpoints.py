@@ -234,6 +234,30 @@ class TestReadAndList:
         ).json()
         assert [i["structure"] for i in page["items"]] == ["put"]
 
+    async def test_time_bounds_without_a_zone_are_utc(
+        self, client: httpx.AsyncClient, auth: KeyMaker
+    ) -> None:
+        headers = await auth(Role.SALES)
+        made = (
+            await client.post("/v1/rfqs", json=call_spread(client="tz"), headers=headers)
+        ).json()
+        created = datetime.fromisoformat(made["created_at"]).astimezone(UTC)
+        naive = (created - timedelta(seconds=1)).replace(tzinfo=None).isoformat()
+
+        async def ids(**params: str) -> list[str]:
+            resp = await client.get("/v1/rfqs", params={"client": "tz", **params}, headers=headers)
+            assert resp.status_code == 200, resp.text
+            return [i["id"] for i in resp.json()["items"]]
+
+        assert await ids(since=naive) == [made["id"]]
+        assert await ids(until=naive) == []
+        assert await ids(until=created.date().isoformat()) == []  # a date: its midnight, UTC
+        resp = await client.get(
+            "/v1/rfqs", params={"since": "0001-01-01T00:00:00"}, headers=headers
+        )
+        assert resp.status_code == 422
+        assert resp.json()["field"] == "since"
+
     async def test_bad_cursor_is_a_422(self, client: httpx.AsyncClient, auth: KeyMaker) -> None:
         resp = await client.get(
             "/v1/rfqs", params={"cursor": "nonsense"}, headers=await auth(Role.SALES)
