@@ -21,7 +21,7 @@ from app.config import DealerSettings, MlSettings
 from app.dealers.client import CallResult, DealerClient
 from app.dealers.quotes import record_quote
 from app.dealers.selection import Candidate, Selection, SelectionParams, choose_dealers
-from app.dealers.wire import QuoteRequestMessage, WireLeg
+from app.dealers.wire import SKIPPED, QuoteRequestMessage, WireLeg
 from app.metrics import DEALER_OUTCOMES, STAGE_LATENCY
 from app.models import Dealer, DealerRequest, Rfq
 from app.models._mixins import new_id
@@ -173,7 +173,7 @@ class DealerFanout:
                 model_version=selection.model_version or None,
             )
             if not ranked.selected:
-                req.outcome, req.error = "skipped", ranked.reason
+                req.outcome, req.error = SKIPPED, ranked.reason
                 stage(session, req)
                 continue
             req.sent_at, req.deadline_at = now, deadline

@@ -19,7 +19,7 @@ from app.cache import CacheUnavailable
 from app.dealers.fanout import quotes_channel
 from app.dealers.quotes import QuoteRefused, record_quote, withdraw
 from app.dealers.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
-from app.dealers.wire import DealerQuoteIn, DealerQuoteRead, DealerRequestRead
+from app.dealers.wire import SKIPPED, DealerQuoteIn, DealerQuoteRead, QuoteRequestView, SentOutcome
 from app.deps import SessionDep, StateDep, require
 from app.errors import (
     COMMON_ERRORS,
@@ -45,7 +45,7 @@ async def _own_request(
     if lock:
         stmt = stmt.with_for_update()
     req = await session.scalar(stmt)
-    if req is None:
+    if req is None or req.outcome == SKIPPED:  # a skipped request was never sent
         raise NotFound(f"no quote request {request_id}", field="request_id")
     if principal.role is not Role.ADMIN and req.dealer_id != principal.dealer_id:
         log.warning("dealer_foreign_request", key=principal.name, request_id=str(request_id))
@@ -87,24 +87,29 @@ async def _verified_body(
 async def list_quote_requests(
     session: SessionDep,
     principal: DealerKey,
-    outcome: Annotated[str | None, Query(max_length=16)] = None,
+    outcome: SentOutcome | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[DealerRequestRead]:
-    """The caller's own quote requests, newest first."""
-    stmt = select(DealerRequest).order_by(DealerRequest.created_at.desc()).limit(limit)
+) -> list[QuoteRequestView]:
+    """The quote requests sent to the caller, newest first."""
+    stmt = (
+        select(DealerRequest)
+        .where(DealerRequest.outcome != SKIPPED)
+        .order_by(DealerRequest.created_at.desc())
+        .limit(limit)
+    )
     if principal.role is not Role.ADMIN:
         stmt = stmt.where(DealerRequest.dealer_id == principal.dealer_id)
     if outcome is not None:
         stmt = stmt.where(DealerRequest.outcome == outcome)
-    return [DealerRequestRead.model_validate(r) for r in (await session.scalars(stmt)).all()]
+    return [QuoteRequestView.model_validate(r) for r in (await session.scalars(stmt)).all()]
 
 
 @router.get("/quote-requests/{request_id}", responses=responses(NotFound))
 async def get_quote_request(
     request_id: uuid.UUID, session: SessionDep, principal: DealerKey
-) -> DealerRequestRead:
-    """One of the caller's quote requests."""
-    return DealerRequestRead.model_validate(await _own_request(session, principal, request_id))
+) -> QuoteRequestView:
+    """One of the quote requests sent to the caller."""
+    return QuoteRequestView.model_validate(await _own_request(session, principal, request_id))
 
 
 @router.post(

@@ -97,7 +97,30 @@ class DealerQuoteRead(BaseModel):
     refusal_reason: str | None
 
 
+#: the outcome of a request the dealer selection did not send
+SKIPPED = "skipped"
+#: what became of a quote request that was sent (a request the selection skipped never is)
+SentOutcome = Literal["pending", "quoted", "declined", "error", "no_response", "won", "lost"]
+
+
+class QuoteRequestView(BaseModel):
+    """A quote request as its dealer sees it: what it was asked, by when, and what became of
+    it. The desk's selection (rank, its fill-model scores and reasons, the dealers it skipped)
+    stays with the desk: it is what the selection keeps from leaking."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    rfq_id: uuid.UUID
+    dealer_id: uuid.UUID
+    sent_at: datetime | None
+    deadline_at: datetime | None
+    outcome: str
+    fill_quantity: Num | None
+
+
 class DealerRequestRead(BaseModel):
+    """A quote request as the desk sees it (the RFQ's view): with the selection's reasons."""
+
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     rfq_id: uuid.UUID

@@ -244,3 +244,50 @@ def test_the_event_stream_shows_the_state_then_each_change(world: World) -> None
         data for event, data in frames if event == "dealer_request" and data["outcome"] == "lost"
     ]
     assert lost  # the quoting dealers learn they lost, and the stream says so
+
+
+def test_a_dealer_sees_only_what_it_was_sent_without_the_desks_selection(world: World) -> None:
+    from sqlalchemy import update
+
+    from app.models import DealerRequest
+
+    rfq = _rfq(world, side="buy", quantity=100)
+    dealer = world.dealers[0]
+    key = {"Authorization": f"Bearer {dealer.api_key}"}
+    dealers = {
+        d["name"]: d["id"]
+        for d in httpx.get(f"{world.desk}/v1/dealers", headers=world.sales).json()
+    }
+    mine = next(r for r in rfq["dealer_requests"] if r["dealer_id"] == dealers[dealer.name])
+    # a request the selection skipped (as it does when it asks fewer dealers than it knows)
+    skipped = _rfq(world, side="sell", quantity=100)
+    hidden = next(
+        r["id"] for r in skipped["dealer_requests"] if r["dealer_id"] == dealers[dealer.name]
+    )
+
+    async def skip() -> None:
+        engine = create_engine(world.settings)
+        async with create_sessionmaker(engine)() as s, s.begin():
+            await s.execute(
+                update(DealerRequest)
+                .where(DealerRequest.id == uuid.UUID(hidden))
+                .values(outcome="skipped", error="rank 9: below the leak cost")
+            )
+        await engine.dispose()
+
+    asyncio.run(skip())
+    listed = httpx.get(f"{world.desk}/v1/dealer/quote-requests?limit=500", headers=key)
+    assert listed.status_code == 200
+    rows = listed.json()
+    assert mine["id"] in {r["id"] for r in rows}
+    assert hidden not in {r["id"] for r in rows}
+    assert {r["dealer_id"] for r in rows} == {dealers[dealer.name]}
+    for row in rows:  # no rank, model scores or reasons
+        assert not {"rank", "selected", "p_answer", "p_win", "error"} & set(row)
+    one = httpx.get(f"{world.desk}/v1/dealer/quote-requests/{hidden}", headers=key)
+    assert one.status_code == 404
+    bogus = httpx.get(f"{world.desk}/v1/dealer/quote-requests?outcome=skipped", headers=key)
+    assert bogus.status_code == 422
+    # the desk's own view of the RFQ keeps the selection
+    desk = httpx.get(f"{world.desk}/v1/rfqs/{rfq['id']}", headers=world.sales).json()
+    assert all("p_answer" in r for r in desk["dealer_requests"])
