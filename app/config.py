@@ -52,6 +52,9 @@ class PricingSettings(BaseModel):
     #: subscription to fill announcements is live (0: read it for every quote); see
     #: app/pricing/inventory.py
     inventory_memory_s: float = Field(default=1.0, ge=0.0)
+    #: a hedge reference further than this fraction from spot is refused (422): the delta is
+    #: exchanged at that price, so a typo (64.5 for 64500) would hand over the difference
+    max_hedge_reference_deviation: float = Field(default=0.2, gt=0.0)
 
 
 class DealerSettings(BaseModel):

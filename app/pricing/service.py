@@ -80,6 +80,8 @@ class PricingService:
             snap = await self.feed.snapshot(rfq.underlying)
         except MarketDataError as exc:
             raise Unprocessable(str(exc), field="underlying", code="no_market") from exc
+        if rfq.hedge_reference is not None:
+            self._check_hedge_reference(float(rfq.hedge_reference), snap.spot)
         inventory = await (
             self.inventory.inventory(session, rfq.underlying)
             if self.inventory is not None
@@ -108,6 +110,19 @@ class PricingService:
             reasons = "; ".join(f"{k}: {v}" for k, v in calc.refused.items())
             raise Conflict(f"risk limit: {reasons}", code="risk_limit")
         return Priced(snap=snap, calc=calc, inventory=inventory)
+
+    def _check_hedge_reference(self, reference: float, spot: float) -> None:
+        """The delta is exchanged at the hedge reference: one far from the market (a typo, a
+        stale level) would give away the difference on the whole delta, so it is refused."""
+        limit = self.settings.max_hedge_reference_deviation
+        deviation = abs(reference / spot - 1.0)
+        if deviation > limit:
+            raise Unprocessable(
+                f"hedge_reference {reference:g} is {deviation:.0%} away from spot {spot:.2f}"
+                f" (at most {limit:.0%})",
+                field="hedge_reference",
+                code="hedge_reference_off_market",
+            )
 
     async def store_quote(
         self,

@@ -88,6 +88,9 @@ class TestCreate:
             (call_spread(expiries=["2020-12-25"]), 422, "legs[0].instrument"),
             (call_spread(strikes=[70000]), 422, "strikes"),
             (call_spread(side="maybe"), 422, "side"),
+            # the delta is exchanged there: 64.5 for 64500 would give away the difference
+            (call_spread(hedge_reference=64.5), 422, "hedge_reference"),
+            (call_spread(hedge_reference=1_000_000), 422, "hedge_reference"),
             (call_spread(extra_field=1), 422, "extra_field"),
             (
                 {
