@@ -17,7 +17,7 @@ from app.config import DealerSettings, RfqSettings
 from app.dealers.fanout import DealerFanout, PlannedRequest
 from app.dealers.quotes import live_quotes
 from app.dealers.selection import Selection, selection_summary
-from app.domain.enums import Side, Structure
+from app.domain.enums import Direction, Side, Structure
 from app.domain.instruments import Instrument
 from app.domain.structures import Leg, build_legs, recognise
 from app.domain.validation import RfqLimits, validate_package
@@ -68,8 +68,19 @@ def limits_from(settings: RfqSettings) -> RfqLimits:
     )
 
 
-def legs_of(body: RfqCreate) -> tuple[Structure, tuple[Leg, ...]]:
-    """The package's legs (for its buyer) and its structure, from either form of the request."""
+_OPPOSITE = {Side.BUY: Side.SELL, Side.SELL: Side.BUY, Side.TWO_WAY: Side.TWO_WAY}
+
+
+def legs_of(body: RfqCreate) -> tuple[Structure, tuple[Leg, ...], Side]:
+    """The package's structure, its legs for its buyer and the client's side, from either form
+    of the request.
+
+    Explicit legs are what the client does. When they are a structure's seller's legs (a call
+    spread stated as −C(K1) +C(K2)), the client doing them sells that structure: the RFQ is
+    stored as the structure, with its buyer's legs and the side the other way, so that its
+    legs, structure and side always agree (a buyer of −C(K1) +C(K2) sells the call spread). A
+    custom package's buyer does its legs as stated, so a client selling one is stored as
+    buying the legs the other way."""
     underlying = body.underlying.upper()
     if body.legs is None:
         if body.structure is None or body.strikes is None or body.expiries is None:
@@ -77,7 +88,7 @@ def legs_of(body: RfqCreate) -> tuple[Structure, tuple[Leg, ...]]:
                 "template form needs structure, strikes and expiries", field="structure"
             )
         legs = build_legs(underlying, body.structure, body.strikes, body.expiries, body.ratio)
-        return body.structure, legs
+        return body.structure, legs, body.side
     parsed = []
     for i, leg in enumerate(body.legs):
         try:
@@ -89,14 +100,19 @@ def legs_of(body: RfqCreate) -> tuple[Structure, tuple[Leg, ...]]:
             ) from exc
         parsed.append(Leg(instrument=instrument, ratio=leg.ratio, direction=leg.direction))
     legs = tuple(parsed)
-    if body.structure is not None and body.structure is not Structure.CUSTOM:
-        found = recognise(legs)
-        if found.structure is not body.structure:
-            raise Unprocessable(
-                f"the legs form a {found.structure.value}, not a {body.structure.value}",
-                field="structure",
-            )
-    return recognise(legs).structure if body.structure is None else body.structure, legs
+    found = recognise(legs)
+    if body.structure not in (None, Structure.CUSTOM, found.structure):
+        raise Unprocessable(
+            f"the legs form a {found.structure.value}, not a {body.structure.value}",
+            field="structure",
+        )
+    if body.structure is Structure.CUSTOM or found.structure is Structure.CUSTOM:
+        if body.side is Side.SELL:
+            return Structure.CUSTOM, tuple(leg.flipped() for leg in legs), Side.BUY
+        return Structure.CUSTOM, legs, body.side
+    if found.orientation is Direction.SELL:
+        return found.structure, tuple(leg.flipped() for leg in legs), _OPPOSITE[body.side]
+    return found.structure, legs, body.side
 
 
 @dataclass
@@ -237,7 +253,7 @@ class RfqService:
         conversation_id: str | None,
         now: datetime,
     ) -> Rfq:
-        structure, legs = legs_of(body)
+        structure, legs, side = legs_of(body)
         underlying = body.underlying.upper()
         validate_package(underlying, legs, body.quantity, now, self.limits)
         expires_in = min(
@@ -260,7 +276,7 @@ class RfqService:
             conversation_id=conversation_id,
             underlying=underlying,
             structure=structure.value,
-            side=body.side.value,
+            side=side.value,
             quantity=body.quantity,
             hedge_reference=body.hedge_reference,
             created_by=principal.key_id if principal else None,
@@ -299,7 +315,7 @@ class RfqService:
             rfq_id=str(rfq.id),
             underlying=underlying,
             structure=structure.value,
-            side=body.side.value,
+            side=side.value,
             quantity=str(body.quantity),
             legs=len(legs),
         )

@@ -146,6 +146,70 @@ class TestCreate:
         assert resp.json()["error"] == "payload_too_large"
 
 
+def _legs(*legs: tuple[int, str, str, int]) -> list[dict]:
+    return [
+        {"instrument": instrument("BTC", k, kind), "direction": d, "ratio": r}
+        for k, kind, d, r in legs
+    ]
+
+
+def _stated(rfq: dict) -> set[tuple[float, str, str, int]]:
+    return {
+        (float(leg["strike"]), leg["option_type"], leg["direction"], leg["ratio"])
+        for leg in rfq["legs"]
+    }
+
+
+class TestLegsSideAndStructureAgree:
+    """Explicit legs are what the client does; the RFQ keeps its structure's buyer's legs,
+    so legs stated as the seller's turn the side around instead of contradicting the label."""
+
+    @pytest.mark.parametrize("structure", ["call_spread", None])
+    async def test_a_call_spread_stated_as_the_sellers_legs_is_sold(
+        self, client: httpx.AsyncClient, auth: KeyMaker, structure: str | None
+    ) -> None:
+        body = {
+            "underlying": "BTC",
+            "side": "buy",
+            "quantity": 50,
+            "legs": _legs((70000, "C", "sell", 1), (80000, "C", "buy", 1)),
+        } | ({"structure": structure} if structure else {})
+        resp = await client.post("/v1/rfqs", json=body, headers=await auth(Role.SALES))
+        assert resp.status_code == 201, resp.text
+        rfq = resp.json()
+        assert (rfq["structure"], rfq["side"]) == ("call_spread", "sell")
+        assert _stated(rfq) == {(70000, "call", "buy", 1), (80000, "call", "sell", 1)}
+        quote = rfq["quotes"][0]
+        assert quote["ask_coin"] is None
+        assert quote["bid_coin"] > 0  # the desk pays for the spread it buys
+
+    async def test_short_call_and_put_is_a_straddle_sold_and_two_way_stays(
+        self, client: httpx.AsyncClient, auth: KeyMaker
+    ) -> None:
+        headers = await auth(Role.SALES)
+        legs = _legs((65000, "C", "sell", 1), (65000, "P", "sell", 1))
+        for side, stored in (("buy", "sell"), ("sell", "buy"), ("two_way", "two_way")):
+            body = {"underlying": "BTC", "side": side, "quantity": 50, "legs": legs}
+            rfq = (await client.post("/v1/rfqs", json=body, headers=headers)).json()
+            assert (rfq["structure"], rfq["side"]) == ("straddle", stored)
+            assert _stated(rfq) == {(65000, "call", "buy", 1), (65000, "put", "buy", 1)}
+
+    async def test_a_custom_package_sold_is_its_legs_the_other_way_bought(
+        self, client: httpx.AsyncClient, auth: KeyMaker
+    ) -> None:
+        legs = _legs((60000, "P", "buy", 1), (70000, "C", "sell", 2), (90000, "C", "buy", 1))
+        body = {"underlying": "BTC", "side": "sell", "quantity": 50, "legs": legs}
+        resp = await client.post("/v1/rfqs", json=body, headers=await auth(Role.SALES))
+        assert resp.status_code == 201, resp.text
+        rfq = resp.json()
+        assert (rfq["structure"], rfq["side"]) == ("custom", "buy")
+        assert _stated(rfq) == {
+            (60000, "put", "sell", 1),
+            (70000, "call", "buy", 2),
+            (90000, "call", "sell", 1),
+        }
+
+
 class TestIdempotency:
     async def test_same_key_twice_gives_one_rfq(
         self, client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
