@@ -73,6 +73,10 @@ def price_request(
     g = black76(fwd, strikes, t, sig, is_call)
     w = np.array([r * s for _, r, s in legs], dtype=float)
     fair_usd = float(w @ g.price)
+    hedge = message.get("hedge_reference")
+    if hedge is not None:
+        # "vs H": the package is traded delta-neutral, its delta exchanged at H (QUANT.md)
+        fair_usd += float(w @ (g.delta * (float(hedge) - fwd)))
     gross_vega_pt = float(np.abs(w) @ np.abs(g.vega)) * 0.01
     noise = rng.gauss(0.0, 0.1)
     mid = fair_usd + (dealer.edge_vol_points + noise) * gross_vega_pt * (
