@@ -117,6 +117,12 @@ def parse_expiry_code(code: str) -> date:
     return date(year, month, day)
 
 
+def is_listed_expiry(expiry: date, as_of: date) -> bool:
+    """Whether ``expiry`` can be a listed expiry on ``as_of``: a Friday (weeklies, monthlies,
+    quarterlies), or any day within :data:`DAILY_LISTING_DAYS` (the dailies)."""
+    return expiry.weekday() == _FRIDAY or 0 <= (expiry - as_of).days <= DAILY_LISTING_DAYS
+
+
 def expiry_candidates(text: str, as_of: date) -> list[date]:
     """Every plausible reading of an expiry as a trader writes it, most likely first.
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from app.domain.errors import DomainError
+from app.domain.expiries import DAILY_LISTING_DAYS, is_listed_expiry
 from app.domain.instruments import format_decimal
 from app.domain.structures import Leg
 
@@ -96,6 +97,12 @@ def validate_package(
             raise DomainError(
                 f"legs[{i}].instrument",
                 f"{instrument.name} expired at {instrument.expiry_at.isoformat()}",
+            )
+        if not is_listed_expiry(instrument.expiry, as_of.date()):
+            raise DomainError(
+                f"legs[{i}].instrument",
+                f"{instrument.name}: {instrument.expiry:%a %d %b %Y} is not a listed expiry"
+                f" (Fridays, and dailies up to {DAILY_LISTING_DAYS} days ahead)",
             )
         if instrument.name in first_leg_of:
             raise DomainError(

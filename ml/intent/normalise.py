@@ -20,7 +20,7 @@ from typing import Any
 
 from app.domain.enums import Direction, OptionType, Side, Structure
 from app.domain.errors import DomainError
-from app.domain.expiries import DAILY_LISTING_DAYS, expiry_candidates
+from app.domain.expiries import expiry_candidates, is_listed_expiry
 from app.domain.instruments import Instrument, normalise_quantity, normalise_strike
 from app.domain.structures import Leg, build_legs, recognise, structure_shape
 from ml.intent.labels import Intent, Tag
@@ -39,7 +39,6 @@ UNDERLYING_NAMES: dict[str, str] = {
 UNDERLYINGS: tuple[str, ...] = ("BTC", "ETH")
 """Underlyings offered as candidates when none is stated."""
 
-_FRIDAY = 4
 _PLACEHOLDER_UNDERLYING = "X"
 _PLACEHOLDER_EXPIRY = date(2000, 1, 7)
 _RATIO = re.compile(r"(\d+)\s*(?:x|:|by|/|for)\s*(\d+)")
@@ -169,9 +168,7 @@ def read_expiry(text: str, as_of: date) -> list[date]:
     the question can still offer them.
     """
     readings = expiry_candidates(text, as_of)
-    listed = [
-        d for d in readings if d.weekday() == _FRIDAY or 0 <= (d - as_of).days <= DAILY_LISTING_DAYS
-    ]
+    listed = [d for d in readings if is_listed_expiry(d, as_of)]
     return listed or readings
 
 

@@ -14,6 +14,7 @@ from app.domain import (
     parse_expiry_code,
     weekly_expiry,
 )
+from app.domain.expiries import is_listed_expiry
 
 AS_OF = date(2026, 11, 24)  # a Tuesday, the as_of of the NLP dev set
 FRIDAY = 4
@@ -196,3 +197,19 @@ class TestExpiryCandidates:
         assert d in readings
         if d.weekday() == FRIDAY:
             assert readings == [d]
+
+
+@pytest.mark.parametrize(
+    ("expiry", "listed"),
+    [
+        (date(2027, 3, 26), True),  # a Friday, however far
+        (date(2027, 3, 27), False),  # the Saturday after it
+        (date(2026, 12, 8), True),  # a Tuesday within the dailies' week
+        (date(2026, 12, 12), True),  # the 7th day: still a daily
+        (date(2026, 12, 13), False),  # the 8th: only Fridays from here
+        (date(2026, 12, 4), True),  # a past Friday is a Friday (expiry is checked apart)
+        (date(2026, 12, 3), False),  # a past Thursday is no daily
+    ],
+)
+def test_is_listed_expiry(expiry: date, listed: bool) -> None:
+    assert is_listed_expiry(expiry, date(2026, 12, 5)) is listed

@@ -86,6 +86,12 @@ class TestCreate:
             (call_spread(quantity=10), 422, "quantity"),  # under the 25 BTC block minimum
             (call_spread(underlying="DOGE"), 422, "underlying"),
             (call_spread(expiries=["2020-12-25"]), 422, "legs[0].instrument"),
+            # a Saturday months ahead: no venue lists it (dailies reach 7 days, the rest Fridays)
+            (
+                call_spread(expiries=[(expiry(3) + timedelta(days=1)).isoformat()]),
+                422,
+                "legs[0].instrument",
+            ),
             (call_spread(strikes=[70000]), 422, "strikes"),
             (call_spread(side="maybe"), 422, "side"),
             # the delta is exchanged there: 64.5 for 64500 would give away the difference
