@@ -6,7 +6,7 @@ Nothing else leaves the service: unexpected exceptions become a bare 500 ``inter
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -137,6 +137,18 @@ def _loc_to_field(loc: tuple[int | str, ...]) -> str:
     return out or ".".join(str(p) for p in loc)
 
 
+def validation_summary(errors: Sequence[Any]) -> tuple[str | None, str]:
+    """The first offending field and a readable detail of pydantic errors (at most five).
+    An error of the whole object (a model validator's) names ``body``."""
+    if not errors:
+        return None, "invalid request"
+    field = _loc_to_field(tuple(errors[0].get("loc", ()))) or "body"
+    detail = "; ".join(
+        f"{_loc_to_field(tuple(e.get('loc', ()))) or 'body'}: {e['msg']}" for e in errors[:5]
+    )
+    return field, detail
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -152,8 +164,7 @@ def install_error_handlers(app: FastAPI) -> None:
         first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
         if first.get("type") == "json_invalid":
             return error_response(400, "malformed_json", f"body is not valid JSON: {first['msg']}")
-        field = _loc_to_field(tuple(first.get("loc", ())))
-        detail = "; ".join(f"{_loc_to_field(tuple(e['loc']))}: {e['msg']}" for e in errors[:5])
+        field, detail = validation_summary(errors)
         return error_response(422, "validation_error", detail, field)
 
     @app.exception_handler(StarletteHTTPException)

@@ -29,6 +29,7 @@ from app.errors import (
     Unauthorized,
     Unprocessable,
     responses,
+    validation_summary,
 )
 from app.events import after_commit, rfq_channel
 from app.models import Dealer, DealerRequest, RfqLeg
@@ -133,8 +134,11 @@ async def submit_quote(
     body = await _verified_body(request, state, session, req.dealer_id)
     try:
         quote_in = DealerQuoteIn.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:
-        raise Unprocessable(f"not a quote: {str(exc)[:300]}", field="body") from exc
+    except ValidationError as exc:
+        field, detail = validation_summary(exc.errors())
+        raise Unprocessable(f"not a quote: {detail}", field=field) from exc
+    except ValueError as exc:  # not JSON
+        raise Unprocessable(f"not a quote: the body is not JSON ({exc})", field="body") from exc
     legs = (
         await session.scalars(
             select(RfqLeg).where(RfqLeg.rfq_id == req.rfq_id).order_by(RfqLeg.leg_index)

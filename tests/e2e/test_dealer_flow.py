@@ -199,6 +199,16 @@ def test_bad_signatures_replays_and_foreign_requests_are_refused(world: World) -
     assert httpx.post(url, content=body, headers=good).status_code == 401  # replayed
     after = _rows(world.settings, DealerQuote, **mine)
     assert len(after) == before + 1  # only the properly signed one was logged
+    crossed = json.dumps({"bid": 0.03, "ask": 0.02, "size": 10}).encode()
+    refused = httpx.post(
+        url, content=crossed, headers=signed_headers(body_dealer.secret, crossed) | key
+    )
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "body"
+    assert refused.json()["detail"] == "not a quote: body: Value error, bid above ask"
+    typo = json.dumps({"bid": "cheap", "ask": 0.02, "size": 10}).encode()
+    refused = httpx.post(url, content=typo, headers=signed_headers(body_dealer.secret, typo) | key)
+    assert refused.json()["field"] == "bid"
 
 
 def test_every_dealer_request_ends_with_an_outcome(world: World) -> None:
