@@ -27,7 +27,7 @@ from app.dealers.endpoints import router as dealers_router
 from app.dealers.fanout import DealerFanout
 from app.dealers.inbound import router as dealer_inbound_router
 from app.errors import install_error_handlers
-from app.events import EventBus, drain_after_commit
+from app.events import EventBus, drain_after_commit, unit_of_work
 from app.execution.endpoints import router as executions_router
 from app.execution.service import ExecutionWorker
 from app.execution.venues import FeedReference, build_simulated_venues
@@ -125,7 +125,7 @@ async def _sweep_expired(state: AppState) -> None:
     sweeps = 0
     while True:
         try:
-            async with state.sessionmaker() as session, session.begin():
+            async with unit_of_work(state.sessionmaker) as session:  # events after commit
                 expired = await service.expire_due(session)
                 if sweeps % 10 == 0:
                     for rfq_state, count in (await RfqRepository(session).count_by_state()).items():

@@ -112,8 +112,9 @@ class RfqRepository:
         rows = rows[:limit]
         return rows, (encode_cursor(rows[-1]) if more and rows else None)
 
-    async def expire_due(self, now: datetime, *, limit: int = 500) -> list[uuid.UUID]:
-        """Expire RFQs past their deadline (locked rows are left to whoever holds them)."""
+    async def expire_due(self, now: datetime, *, limit: int = 500) -> list[tuple[uuid.UUID, str]]:
+        """Expire RFQs past their deadline (locked rows are left to whoever holds them); the
+        ids expired, each with the state it left."""
         expirable = [s.value for s in EXPIRABLE]
         due = (
             await self.session.execute(
@@ -184,4 +185,4 @@ class RfqRepository:
             .values(outcome="lost")
             .execution_options(synchronize_session=False)
         )
-        return ids
+        return [(row.id, row.state) for row in due]

@@ -514,7 +514,23 @@ class RfqService:
             self.events.publish_after_commit(session, rfq_channel(rfq.id), event)
 
     async def expire_due(self, session: AsyncSession) -> list[uuid.UUID]:
-        return await RfqRepository(session).expire_due(self.clock())
+        """Expire the RFQs past their deadline; their ``state`` events go out once the
+        transaction commits (run it in :func:`app.events.unit_of_work`)."""
+        expired = await RfqRepository(session).expire_due(self.clock())
+        for rfq_id, from_state in expired:
+            RFQ_TRANSITIONS.labels(RfqState.EXPIRED.value).inc()
+            if self.events is not None:
+                self.events.publish_after_commit(
+                    session,
+                    rfq_channel(rfq_id),
+                    {
+                        "type": "state",
+                        "rfq_id": str(rfq_id),
+                        "state": RfqState.EXPIRED.value,
+                        "from_state": from_state,
+                    },
+                )
+        return [rfq_id for rfq_id, _ in expired]
 
     async def _locked(self, session: AsyncSession, rfq_id: uuid.UUID) -> Rfq:
         structlog.contextvars.bind_contextvars(rfq_id=str(rfq_id))

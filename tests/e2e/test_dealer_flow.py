@@ -256,6 +256,26 @@ def test_the_event_stream_shows_the_state_then_each_change(world: World) -> None
     assert lost  # the quoting dealers learn they lost, and the stream says so
 
 
+def test_the_event_stream_shows_the_sweepers_expiry_and_ends(world: World) -> None:
+    rfq = _rfq(world, side="buy", quantity=100, expires_in_ms=1_500)
+    frames: list[tuple[str, dict]] = []
+    with httpx.stream(
+        "GET", f"{world.desk}/v1/rfqs/{rfq['id']}/events", headers=world.sales, timeout=10
+    ) as resp:
+        event = None
+        for line in resp.iter_lines():  # ends when the server ends the stream
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event:
+                frames.append((event, json.loads(line[6:])))
+    assert frames[0][0] == "snapshot"
+    expired = [data for event, data in frames if event == "state"]
+    assert expired[-1]["state"] == "expired", frames
+    assert expired[-1]["from_state"] == "quoted"
+    stored = httpx.get(f"{world.desk}/v1/rfqs/{rfq['id']}", headers=world.sales).json()
+    assert stored["events"][-1]["actor"] == "sweeper"  # the sweeper, not a read, expired it
+
+
 def test_a_dealer_sees_only_what_it_was_sent_without_the_desks_selection(world: World) -> None:
     from sqlalchemy import update
 
