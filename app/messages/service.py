@@ -223,10 +223,11 @@ def _quote_line(view: RfqRead) -> str:
 
 def _legs_line(view: RfqRead) -> str:
     """The legs as priced, for the structure's buyer, by venue instrument name
-    ("+BTC-25DEC26-70000-C -BTC-25DEC26-80000-C"): the client sees the expiry and strikes the
-    desk read from the line, an expiry read as its listed Friday included."""
+    ("+BTC-25DEC26-70000-C -BTC-25DEC26-80000-C", a ratio as "-2x BTC-…"): the client sees
+    the expiry and strikes the desk read from the line, an expiry read as its listed Friday
+    included."""
     return " ".join(
         f"{'+' if leg.direction is Direction.BUY else '-'}"
-        f"{leg.ratio if leg.ratio != 1 else ''}{leg.instrument}"
+        f"{f'{leg.ratio}x ' if leg.ratio != 1 else ''}{leg.instrument}"
         for leg in view.legs
     )

@@ -100,3 +100,18 @@ async def test_chatter_is_logged_and_nothing_is_done(
     answer = await say(client, await auth(Role.BOT), "c-4", "how was the weekend?")
     assert answer["intent"] == "other"
     assert answer["action"] == "none"
+
+
+def test_the_reply_writes_each_leg_with_its_direction_and_ratio() -> None:
+    from types import SimpleNamespace
+
+    from app.domain.enums import Direction
+    from app.messages.service import _legs_line
+
+    legs = [
+        SimpleNamespace(direction=Direction.BUY, ratio=1, instrument="BTC-25DEC26-60000-C"),
+        SimpleNamespace(direction=Direction.SELL, ratio=2, instrument="BTC-25DEC26-65000-C"),
+    ]
+    assert _legs_line(SimpleNamespace(legs=legs)) == (  # type: ignore[arg-type]
+        "+BTC-25DEC26-60000-C -2x BTC-25DEC26-65000-C"
+    )
