@@ -307,6 +307,18 @@ class TestReadAndList:
         ).json()
         assert [i["structure"] for i in page["items"]] == ["put"]
 
+    async def test_a_quote_past_its_validity_reads_expired(
+        self, client: httpx.AsyncClient, auth: KeyMaker, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        headers = await auth(Role.SALES)
+        made = (await client.post("/v1/rfqs", json=call_spread(), headers=headers)).json()
+        assert made["quotes"][0]["status"] == "live"
+        valid_until = datetime.fromisoformat(made["quotes"][0]["valid_until"])
+        monkeypatch.setattr("app.rfq.views.utcnow", lambda: valid_until + timedelta(seconds=1))
+        read = (await client.get(f"/v1/rfqs/{made['id']}", headers=headers)).json()
+        assert read["quotes"][0]["status"] == "expired"
+        assert read["state"] == "quoted"  # the RFQ lives on until its own expiry
+
     async def test_time_bounds_without_a_zone_are_utc(
         self, client: httpx.AsyncClient, auth: KeyMaker
     ) -> None:
