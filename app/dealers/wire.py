@@ -61,8 +61,7 @@ class DealerQuoteIn(BaseModel):
             raise ValueError("a quote needs bid and/or ask, for the package or per leg")
         if self.legs is not None and (self.bid is not None or self.ask is not None):
             raise ValueError("give package bid/ask or per-leg prices, not both")
-        if self.bid is not None and self.ask is not None and self.bid > self.ask:
-            raise ValueError("bid above ask")
+        # a crossed quote is a quote: logged as refused with its reason (app.dealers.quotes)
         return self
 
 

@@ -200,12 +200,20 @@ def test_bad_signatures_replays_and_foreign_requests_are_refused(world: World) -
     after = _rows(world.settings, DealerQuote, **mine)
     assert len(after) == before + 1  # only the properly signed one was logged
     crossed = json.dumps({"bid": 0.03, "ask": 0.02, "size": 10}).encode()
-    refused = httpx.post(
+    logged = httpx.post(
         url, content=crossed, headers=signed_headers(body_dealer.secret, crossed) | key
+    )
+    assert logged.status_code == 201  # a crossed quote is a quote: logged, refused
+    assert logged.json()["status"] == "refused"
+    empty = json.dumps({"size": 10}).encode()
+    refused = httpx.post(
+        url, content=empty, headers=signed_headers(body_dealer.secret, empty) | key
     )
     assert refused.status_code == 422
     assert refused.json()["field"] == "body"
-    assert refused.json()["detail"] == "not a quote: body: Value error, bid above ask"
+    assert refused.json()["detail"] == (
+        "not a quote: body: Value error, a quote needs bid and/or ask, for the package or per leg"
+    )
     typo = json.dumps({"bid": "cheap", "ask": 0.02, "size": 10}).encode()
     refused = httpx.post(url, content=typo, headers=signed_headers(body_dealer.secret, typo) | key)
     assert refused.json()["field"] == "bid"
