@@ -57,7 +57,10 @@ async def list_rfqs(
     session: SessionDep,
     service: ServiceDep,
     _: Reader,
-    state: RfqState | None = None,
+    state: Annotated[
+        list[RfqState] | None,
+        Query(max_length=len(RfqState), description="Any of these states (repeat the parameter)"),
+    ] = None,
     underlying: Annotated[str | None, Query(max_length=10)] = None,
     structure: Structure | None = None,
     client: Annotated[str | None, Query(max_length=120)] = None,
@@ -69,7 +72,7 @@ async def list_rfqs(
 ) -> RfqPage:
     """List RFQs, newest first, with filters and cursor pagination."""
     flt = RfqFilter(
-        state=state,
+        states=tuple(dict.fromkeys(state or ())),
         underlying=underlying.upper() if underlying else None,
         structure=structure.value if structure else None,
         client=client,

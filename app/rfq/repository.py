@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -18,7 +18,7 @@ from app.rfq.lifecycle import EXPIRABLE, RfqState
 
 @dataclass(frozen=True)
 class RfqFilter:
-    state: RfqState | None = None
+    states: tuple[RfqState, ...] = ()  # any of them (none: every state)
     underlying: str | None = None
     structure: str | None = None
     client: str | None = None
@@ -86,9 +86,9 @@ class RfqRepository:
     ) -> tuple[list[Rfq], str | None]:
         """Newest first, keyset-paginated on (created_at, id)."""
         stmt = select(Rfq)
-        conds = []
-        if flt.state is not None:
-            conds.append(Rfq.state == flt.state.value)
+        conds: list[ColumnElement[bool]] = []
+        if flt.states:
+            conds.append(Rfq.state.in_([s.value for s in flt.states]))
         if flt.underlying is not None:
             conds.append(Rfq.underlying == flt.underlying)
         if flt.structure is not None:

@@ -319,6 +319,33 @@ class TestReadAndList:
         assert read["quotes"][0]["status"] == "expired"
         assert read["state"] == "quoted"  # the RFQ lives on until its own expiry
 
+    async def test_several_states_are_any_of_them(
+        self, client: httpx.AsyncClient, auth: KeyMaker
+    ) -> None:
+        headers = await auth(Role.SALES)
+        ids = {}
+        for end in ("pass", "cancel", None):
+            made = (
+                await client.post("/v1/rfqs", json=call_spread(client="states"), headers=headers)
+            ).json()
+            if end:
+                assert (
+                    await client.post(f"/v1/rfqs/{made['id']}/{end}", headers=headers)
+                ).status_code == 200
+            ids[end] = made["id"]
+
+        async def found(*states: str) -> set[str]:
+            params = [("client", "states")] + [("state", s) for s in states]
+            resp = await client.get("/v1/rfqs", params=params, headers=headers)
+            assert resp.status_code == 200, resp.text
+            return {i["id"] for i in resp.json()["items"]}
+
+        assert await found("passed", "cancelled") == {ids["pass"], ids["cancel"]}
+        assert await found("quoted") == {ids[None]}
+        assert await found() == set(ids.values())
+        bad = await client.get("/v1/rfqs", params={"state": "nope"}, headers=headers)
+        assert bad.status_code == 422
+
     async def test_time_bounds_without_a_zone_are_utc(
         self, client: httpx.AsyncClient, auth: KeyMaker
     ) -> None:
