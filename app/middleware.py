@@ -10,6 +10,7 @@ import hashlib
 import json
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -134,7 +135,7 @@ class IdempotencyMiddleware:
         body = await _read_body(receive)
         auth = _header(scope, b"authorization") or ""
         scope_hash = hashlib.sha256(f"{auth}|{scope['path']}|{key}".encode()).hexdigest()
-        fingerprint = hashlib.sha256(body).hexdigest()
+        fingerprint = _fingerprint(body)
         done_key, lock_key = f"idem:{scope_hash}", f"idem-lock:{scope_hash}"
         try:
             stored = await cache.get(done_key)
@@ -221,6 +222,28 @@ class IdempotencyMiddleware:
                 return
             except CacheUnavailable:
                 log.warning("idempotency_store_failed", attempt=attempt)
+
+
+def _fingerprint(body: bytes) -> str:
+    """The body's identity for idempotency: of its JSON value when it is JSON (a retry that
+    re-serialises the same request, other spacing or key order, is the same request), else of
+    its bytes. Numbers keep their text (1 and 1.0 stay different), as the endpoints read them."""
+    try:
+        value = json.loads(body, parse_float=Decimal, parse_constant=Decimal)
+        # repr tells a string from a number and keeps a number's digits (Decimal('1.0'), 1)
+        canonical = repr(_canonical(value))
+    except (ValueError, RecursionError):  # not JSON, or nested too deep: the endpoint refuses
+        return "b:" + hashlib.sha256(body).hexdigest()
+    return "j:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON value with every object's members in key order."""
+    if isinstance(value, dict):
+        return tuple((k, _canonical(v)) for k, v in sorted(value.items()))
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
 
 
 def _record(fingerprint: str, start: Message, body: bytes) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -239,6 +240,27 @@ class TestIdempotency:
         resp = await client.post("/v1/rfqs", json=call_spread(quantity=300), headers=headers)
         assert resp.status_code == 422
         assert resp.json()["error"] == "idempotency_key_reused"
+
+    async def test_the_same_json_written_otherwise_is_the_same_request(
+        self, client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
+    ) -> None:
+        headers = await auth(Role.SALES) | {
+            "Idempotency-Key": "k-3",
+            "content-type": "application/json",
+        }
+        body = call_spread()
+        before = await count_rfqs(session)
+        first = await client.post("/v1/rfqs", content=json.dumps(body), headers=headers)
+        again = json.dumps(dict(reversed(body.items())), indent=2)  # other order and spacing
+        second = await client.post("/v1/rfqs", content=again, headers=headers)
+        assert first.status_code == second.status_code == 201
+        assert second.json()["id"] == first.json()["id"]
+        assert await count_rfqs(session) == before + 1
+        # a number sent as a string is another body
+        text = json.dumps(body | {"quantity": str(body["quantity"])})
+        third = await client.post("/v1/rfqs", content=text, headers=headers)
+        assert third.status_code == 422
+        assert third.json()["error"] == "idempotency_key_reused"
 
     async def test_keys_are_scoped_per_caller(
         self, client: httpx.AsyncClient, auth: KeyMaker
