@@ -18,7 +18,7 @@ from app.dealers.fanout import DealerFanout, PlannedRequest
 from app.dealers.quotes import live_quotes
 from app.dealers.selection import Selection, selection_summary
 from app.domain.enums import Direction, Side, Structure
-from app.domain.instruments import Instrument
+from app.domain.instruments import Instrument, format_decimal
 from app.domain.structures import Leg, build_legs, recognise
 from app.domain.validation import RfqLimits, validate_package
 from app.errors import AppError, Conflict, NotFound, Unprocessable
@@ -407,7 +407,12 @@ class RfqService:
             final,
             actor="fills",
             now=self.clock(),
-            reason=f"filled {filled} of {quantity}",
+            reason=f"filled {format_decimal(filled)} of {format_decimal(quantity)}"
+            + (
+                f" accepted (the RFQ was for {format_decimal(rfq.quantity)})"
+                if quantity < rfq.quantity
+                else ""
+            ),
         )
         return rfq
 

@@ -107,3 +107,17 @@ async def test_risk_limit_breach_is_a_409_and_stores_nothing(
         assert await session.scalar(select(func.count()).select_from(ClientQuote)) == before
     finally:
         app.state.rfqdesk.settings.pricing.max_abs_vega_usd["BTC"] = 2_000_000.0
+
+
+async def test_a_partial_accept_says_what_was_left(
+    client: httpx.AsyncClient, auth: KeyMaker
+) -> None:
+    headers = await auth(Role.SALES)
+    rfq = (await client.post("/v1/rfqs", json=straddle(side="buy"), headers=headers)).json()
+    resp = await client.post(
+        f"/v1/rfqs/{rfq['id']}/accept", json={"side": "buy", "quantity": 40}, headers=headers
+    )
+    assert resp.status_code == 200, resp.text
+    done = resp.json()
+    assert (done["state"], done["filled_quantity"]) == ("filled", 40)
+    assert done["events"][-1]["reason"] == "filled 40 of 40 accepted (the RFQ was for 100)"
