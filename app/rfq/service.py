@@ -353,6 +353,7 @@ class RfqService:
         if rfq.state != RfqState.QUOTED.value or not live:
             raise Conflict(
                 f"only a quoted RFQ can be accepted; this one is {rfq.state}",
+                field="state",
                 code="illegal_transition",
             )
         quote = live[-1]

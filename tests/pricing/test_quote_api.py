@@ -121,3 +121,14 @@ async def test_a_partial_accept_says_what_was_left(
     done = resp.json()
     assert (done["state"], done["filled_quantity"]) == ("filled", 40)
     assert done["events"][-1]["reason"] == "filled 40 of 40 accepted (the RFQ was for 100)"
+
+
+async def test_accepting_a_final_rfq_names_its_state(
+    client: httpx.AsyncClient, auth: KeyMaker
+) -> None:
+    headers = await auth(Role.SALES)
+    rfq = (await client.post("/v1/rfqs", json=straddle(side="buy"), headers=headers)).json()
+    assert (await client.post(f"/v1/rfqs/{rfq['id']}/pass", headers=headers)).status_code == 200
+    again = await client.post(f"/v1/rfqs/{rfq['id']}/accept", json={"side": "buy"}, headers=headers)
+    assert again.status_code == 409
+    assert (again.json()["error"], again.json()["field"]) == ("illegal_transition", "state")
