@@ -32,7 +32,8 @@ from app.errors import (
     validation_summary,
 )
 from app.events import after_commit, rfq_channel
-from app.models import Dealer, DealerRequest, RfqLeg
+from app.models import Dealer, DealerRequest, Rfq, RfqLeg
+from app.rfq.lifecycle import RfqState
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/v1/dealer", tags=["dealer"], responses=COMMON_ERRORS)
@@ -185,9 +186,20 @@ async def withdraw_quote(
     state: StateDep,
     principal: DealerKey,
 ) -> dict[str, int]:
-    """Withdraw the live quote before the deadline (signed; the body may be `{}`)."""
+    """Withdraw the live quote before the deadline, while the desk has not yet quoted the
+    client on it (signed; the body may be `{}`)."""
     req = await _own_request(session, principal, request_id, lock=True)
     await _verified_body(request, state, session, req.dealer_id)
+    # the RFQ's row lock orders this with the transaction that quotes the client
+    rfq_state = await session.scalar(
+        select(Rfq.state).where(Rfq.id == req.rfq_id).with_for_update()
+    )
+    if rfq_state != RfqState.QUOTING.value:
+        raise Conflict(
+            f"the client has been quoted on this request (the RFQ is {rfq_state}): its quote is"
+            " firm until the RFQ closes",
+            code="quote_firm",
+        )
     try:
         return {"withdrawn": await withdraw(session, req, datetime.now(UTC))}
     except QuoteRefused as exc:

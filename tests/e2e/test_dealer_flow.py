@@ -329,3 +329,42 @@ def test_a_dealer_sees_only_what_it_was_sent_without_the_desks_selection(world: 
     # the desk's own view of the RFQ keeps the selection
     desk = httpx.get(f"{world.desk}/v1/rfqs/{rfq['id']}", headers=world.sales).json()
     assert all("p_answer" in r for r in desk["dealer_requests"])
+
+
+def test_a_quote_the_client_was_quoted_on_cannot_be_withdrawn(world: World) -> None:
+    from datetime import UTC, timedelta
+
+    from sqlalchemy import update
+
+    from app.models import DealerRequest
+
+    rfq = _rfq(world, side="buy", quantity=100, expires_in_ms=60_000)
+    assert rfq["state"] == "quoted"
+    body_dealer = next(d for d in world.dealers if d.mode == "body")
+    dealers = {
+        d["name"]: d["id"]
+        for d in httpx.get(f"{world.desk}/v1/dealers", headers=world.sales).json()
+    }
+    request_id = next(
+        r["id"] for r in rfq["dealer_requests"] if r["dealer_id"] == dealers[body_dealer.name]
+    )
+
+    # as when every dealer answered early: the client is quoted before the dealers' deadline
+    async def extend() -> None:
+        engine = create_engine(world.settings)
+        async with create_sessionmaker(engine)() as s, s.begin():
+            await s.execute(
+                update(DealerRequest)
+                .where(DealerRequest.id == uuid.UUID(request_id))
+                .values(deadline_at=datetime.now(UTC) + timedelta(minutes=5))
+            )
+        await engine.dispose()
+
+    asyncio.run(extend())
+    url = f"{world.desk}/v1/dealer/quote-requests/{request_id}/withdraw"
+    key = {"Authorization": f"Bearer {body_dealer.api_key}"}
+    resp = httpx.post(url, content=b"{}", headers=signed_headers(body_dealer.secret, b"{}") | key)
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["error"] == "quote_firm"
+    live = _rows(world.settings, DealerQuote, dealer_request_id=uuid.UUID(request_id))
+    assert [q.status for q in live] == ["live"]
