@@ -45,7 +45,7 @@ async def _own_request(
 ) -> DealerRequest:
     stmt = select(DealerRequest).where(DealerRequest.id == request_id)
     if lock:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     req = await session.scalar(stmt)
     if req is None or req.outcome == SKIPPED:  # a skipped request was never sent
         raise NotFound(f"no quote request {request_id}", field="request_id")
@@ -53,6 +53,15 @@ async def _own_request(
         log.warning("dealer_foreign_request", key=principal.name, request_id=str(request_id))
         raise Forbidden("this quote request was sent to another dealer", field="request_id")
     return req
+
+
+async def _locked_rfq_state(session: SessionDep, req: DealerRequest) -> str | None:
+    """The request's RFQ state, its row locked: this orders a dealer's change to its quote
+    with the transaction that quotes the client on the dealers' quotes."""
+    state: str | None = await session.scalar(
+        select(Rfq.state).where(Rfq.id == req.rfq_id).with_for_update()
+    )
+    return state
 
 
 async def _verified_body(
@@ -131,8 +140,11 @@ async def submit_quote(
     The body is a quote (`bid`/`ask` for the package or `legs`, `size`, `firm`). Every quote is
     logged: the answer's `status` is `live`, or `refused` with `refusal_reason`.
     """
-    req = await _own_request(session, principal, request_id, lock=True)
+    req = await _own_request(session, principal, request_id)
     body = await _verified_body(request, state, session, req.dealer_id)
+    # the RFQ's row, then the request's: the order the quoting transaction locks them in
+    rfq_state = await _locked_rfq_state(session, req)
+    req = await _own_request(session, principal, request_id, lock=True)
     try:
         quote_in = DealerQuoteIn.model_validate(json.loads(body))
     except ValidationError as exc:
@@ -153,6 +165,7 @@ async def submit_quote(
         now=datetime.now(UTC),
         settings=state.settings.dealers,
         raw=json.loads(body),
+        client_quoted=rfq_state != RfqState.QUOTING.value,
     )
     if row.status == "refused":
         log.info("dealer_quote_refused", request_id=str(req.id), reason=row.refusal_reason)
@@ -188,12 +201,10 @@ async def withdraw_quote(
 ) -> dict[str, int]:
     """Withdraw the live quote before the deadline, while the desk has not yet quoted the
     client on it (signed; the body may be `{}`)."""
-    req = await _own_request(session, principal, request_id, lock=True)
+    req = await _own_request(session, principal, request_id)
     await _verified_body(request, state, session, req.dealer_id)
-    # the RFQ's row lock orders this with the transaction that quotes the client
-    rfq_state = await session.scalar(
-        select(Rfq.state).where(Rfq.id == req.rfq_id).with_for_update()
-    )
+    rfq_state = await _locked_rfq_state(session, req)  # before the request's: see submit_quote
+    req = await _own_request(session, principal, request_id, lock=True)
     if rfq_state != RfqState.QUOTING.value:
         raise Conflict(
             f"the client has been quoted on this request (the RFQ is {rfq_state}): its quote is"

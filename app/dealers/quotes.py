@@ -60,8 +60,12 @@ async def record_quote(
     now: datetime,
     settings: DealerSettings,
     raw: dict[str, Any] | None = None,
+    client_quoted: bool = False,
 ) -> DealerQuote:
-    """Validate a quote and store it: live (replacing the dealer's previous one) or refused."""
+    """Validate a quote and store it: live (replacing the dealer's previous one) or refused.
+
+    ``client_quoted``: the desk has already quoted the client on this request's quotes; a new
+    one would change the cover under that quote, so it is refused (the live one stays firm)."""
     row = DealerQuote(
         dealer_request_id=request.id,
         rfq_id=request.rfq_id,
@@ -79,6 +83,8 @@ async def record_quote(
             raise QuoteRefused("deadline passed")
         if request.outcome not in OPEN_OUTCOMES:
             raise QuoteRefused(f"the request is closed ({request.outcome})")
+        if client_quoted:
+            raise QuoteRefused("the client has been quoted: the quote it rests on is firm")
         if bid is None and ask is None:
             raise QuoteRefused("no package price on either side")
         if bid is not None and ask is not None and bid > ask:

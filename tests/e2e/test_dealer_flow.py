@@ -331,7 +331,7 @@ def test_a_dealer_sees_only_what_it_was_sent_without_the_desks_selection(world: 
     assert all("p_answer" in r for r in desk["dealer_requests"])
 
 
-def test_a_quote_the_client_was_quoted_on_cannot_be_withdrawn(world: World) -> None:
+def test_a_quote_the_client_was_quoted_on_cannot_be_withdrawn_or_replaced(world: World) -> None:
     from datetime import UTC, timedelta
 
     from sqlalchemy import update
@@ -366,5 +366,14 @@ def test_a_quote_the_client_was_quoted_on_cannot_be_withdrawn(world: World) -> N
     resp = httpx.post(url, content=b"{}", headers=signed_headers(body_dealer.secret, b"{}") | key)
     assert resp.status_code == 409, resp.text
     assert resp.json()["error"] == "quote_firm"
-    live = _rows(world.settings, DealerQuote, dealer_request_id=uuid.UUID(request_id))
-    assert [q.status for q in live] == ["live"]
+    # nor replaced by a worse one: logged, refused, and the quoted one stays live
+    worse = json.dumps({"bid": 0.0001, "ask": 0.9, "size": 1}).encode()
+    quotes_url = f"{world.desk}/v1/dealer/quote-requests/{request_id}/quotes"
+    resp = httpx.post(
+        quotes_url, content=worse, headers=signed_headers(body_dealer.secret, worse) | key
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["status"] == "refused"
+    assert "client has been quoted" in resp.json()["refusal_reason"]
+    rows = _rows(world.settings, DealerQuote, dealer_request_id=uuid.UUID(request_id))
+    assert sorted(q.status for q in rows) == ["live", "refused"]
