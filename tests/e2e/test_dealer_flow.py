@@ -93,6 +93,25 @@ def _rows(settings: Settings, model: type, **where: object) -> list:
     return asyncio.run(run())
 
 
+def _set_request(world: World, request_id: str, **values: object) -> None:
+    """Change a dealer request's row behind the service (a state the flow reaches otherwise)."""
+    from sqlalchemy import update
+
+    from app.models import DealerRequest
+
+    async def run() -> None:
+        engine = create_engine(world.settings)
+        async with create_sessionmaker(engine)() as s, s.begin():
+            await s.execute(
+                update(DealerRequest)
+                .where(DealerRequest.id == uuid.UUID(request_id))
+                .values(**values)
+            )
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
 def _rfq(world: World, **over: object) -> dict:
     resp = httpx.post(
         f"{world.desk}/v1/rfqs", json=call_spread(**over), headers=world.sales, timeout=10
@@ -285,9 +304,6 @@ def test_the_event_stream_shows_the_sweepers_expiry_and_ends(world: World) -> No
 
 
 def test_a_dealer_sees_only_what_it_was_sent_without_the_desks_selection(world: World) -> None:
-    from sqlalchemy import update
-
-    from app.models import DealerRequest
 
     rfq = _rfq(world, side="buy", quantity=100)
     dealer = world.dealers[0]
@@ -303,17 +319,7 @@ def test_a_dealer_sees_only_what_it_was_sent_without_the_desks_selection(world: 
         r["id"] for r in skipped["dealer_requests"] if r["dealer_id"] == dealers[dealer.name]
     )
 
-    async def skip() -> None:
-        engine = create_engine(world.settings)
-        async with create_sessionmaker(engine)() as s, s.begin():
-            await s.execute(
-                update(DealerRequest)
-                .where(DealerRequest.id == uuid.UUID(hidden))
-                .values(outcome="skipped", error="rank 9: below the leak cost")
-            )
-        await engine.dispose()
-
-    asyncio.run(skip())
+    _set_request(world, hidden, outcome="skipped", error="rank 9: below the leak cost")
     listed = httpx.get(f"{world.desk}/v1/dealer/quote-requests?limit=500", headers=key)
     assert listed.status_code == 200
     rows = listed.json()
@@ -334,10 +340,6 @@ def test_a_dealer_sees_only_what_it_was_sent_without_the_desks_selection(world: 
 def test_a_quote_the_client_was_quoted_on_cannot_be_withdrawn_or_replaced(world: World) -> None:
     from datetime import UTC, timedelta
 
-    from sqlalchemy import update
-
-    from app.models import DealerRequest
-
     rfq = _rfq(world, side="buy", quantity=100, expires_in_ms=60_000)
     assert rfq["state"] == "quoted"
     body_dealer = next(d for d in world.dealers if d.mode == "body")
@@ -350,17 +352,7 @@ def test_a_quote_the_client_was_quoted_on_cannot_be_withdrawn_or_replaced(world:
     )
 
     # as when every dealer answered early: the client is quoted before the dealers' deadline
-    async def extend() -> None:
-        engine = create_engine(world.settings)
-        async with create_sessionmaker(engine)() as s, s.begin():
-            await s.execute(
-                update(DealerRequest)
-                .where(DealerRequest.id == uuid.UUID(request_id))
-                .values(deadline_at=datetime.now(UTC) + timedelta(minutes=5))
-            )
-        await engine.dispose()
-
-    asyncio.run(extend())
+    _set_request(world, request_id, deadline_at=datetime.now(UTC) + timedelta(minutes=5))
     url = f"{world.desk}/v1/dealer/quote-requests/{request_id}/withdraw"
     key = {"Authorization": f"Bearer {body_dealer.api_key}"}
     resp = httpx.post(url, content=b"{}", headers=signed_headers(body_dealer.secret, b"{}") | key)
