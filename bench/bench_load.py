@@ -1,8 +1,8 @@
 """Load: create-and-quote against a bare one-INSERT FastAPI endpoint, same run, same machine.
 
 wrk (32 connections, bounded in time, loopback only) drives ``POST /v1/rfqs`` on the service
-(PostgreSQL + Redis, 1 and 2 workers, no dealers registered so that no dealer wait is included)
-and ``POST /bare`` on bench/bare_app.py (validates a similar body, one INSERT, same database).
+(PostgreSQL + Redis, 1 and 2 workers) and ``POST /bare`` on bench/bare_app.py (validates a
+similar body, one INSERT, same database).
 Both servers stay up; each round runs create-and-quote then bare, back to back, and the
 figures are medians over the rounds (the ratio is the median of the rounds' ratios: this
 machine is shared, and its background load moves between runs). Prints throughput, p50/p99,
@@ -10,8 +10,15 @@ the ratios and the CPU milliseconds per request that the server, PostgreSQL, Red
 used (bench/cpu.py), then latency at set offered loads (``--paced``: the connections wait
 between requests, so latency is measured below saturation), and writes bench/out/load.json.
 
+By default no dealer is registered: the desk quotes from its model alone. ``--dealers N``
+registers N simulated dealers (bench/dealers_server.py, another process on the same cores)
+that answer every quote request in the response body after ``--dealer-latency-ms`` (default
+0: no dealer wait), so each RFQ also ranks the dealers, sends signed requests to the chosen
+ones over HTTP, stores their quotes and covers the client quote with them; the dealers'
+process's CPU is reported as its own group, and the dealer quotes stored are counted.
+
     .venv/bin/python bench/bench_load.py [--seconds 10] [--rounds 3] [--connections 32]
-        [--workers 1 2] [--paced 50 100]
+        [--workers 1 2] [--paced 50 100] [--dealers 4 [--dealer-latency-ms 0]]
         [--profile bench/out/load-profile]   # py-spy on the service during the measured run
 
 ``--profile DIR`` records the service's processes with py-spy (``raw`` collapsed stacks, one
@@ -74,7 +81,10 @@ def wrk(
     the connections to offer about that many requests a second in all."""
     delay_ms = round(connections * 1000 / rate) if rate > 0 else 0
     env = os.environ | {"BODY": body(), "KEY": key, "DELAY_MS": str(delay_ms)}
-    groups = ({"server": server_pid} if server_pid else {}), _BY_NAME
+    roots = {"server": server_pid} if server_pid else {}
+    if server_pid and _DEALERS_PID:
+        roots["dealers"] = _DEALERS_PID
+    groups = roots, _BY_NAME
     cpu_before, wrk_before = cpu_seconds(*groups), _children_cpu()
     out = subprocess.run(
         [
@@ -109,6 +119,7 @@ def wrk(
 
 
 _BY_NAME = {"postgres": ["postgres"], "redis": ["redis-server"]}
+_DEALERS_PID: int | None = None  # the simulated dealers' server, when the run has one
 
 
 def _children_cpu() -> float:
@@ -118,11 +129,60 @@ def _children_cpu() -> float:
 
 
 async def stored_rfqs(db: str) -> int:
+    return (await stored(db))["rfq"]
+
+
+async def stored(db: str) -> dict[str, int]:
+    """Rows so far: RFQs, those quoted to the client, dealer requests and dealer quotes."""
     conn = await asyncpg.connect(f"{PG}/{db}")
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM rfq"))
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM rfq) AS rfq,"
+            " (SELECT count(*) FROM client_quote) AS client_quote,"
+            " (SELECT count(*) FROM dealer_request) AS dealer_request,"
+            " (SELECT count(*) FROM dealer_quote) AS dealer_quote"
+        )
+        return {k: int(v) for k, v in dict(row).items()}
     finally:
         await conn.close()
+
+
+def start_dealers(count: int, latency_ms: float, db_url: str) -> subprocess.Popen[bytes]:
+    """The simulated dealers' server, registered in the load database before the desk starts."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from app.dealers.simulated import register_dealers
+    from bench.dealers_server import dealers
+
+    port = free_port()
+    env = os.environ | {"BENCH_DEALERS": str(count), "BENCH_LATENCY_MS": str(latency_ms)}
+    proc = subprocess.Popen(
+        [
+            BIN / "uvicorn",
+            "bench.dealers_server:app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+
+    async def register() -> None:
+        engine = create_async_engine(db_url)
+        try:
+            await register_dealers(
+                async_sessionmaker(engine), dealers(count, latency_ms), f"http://127.0.0.1:{port}"
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(register())
+    wait_up(f"http://127.0.0.1:{port}/docs", proc)
+    return proc
 
 
 def py_spy(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
@@ -157,7 +217,10 @@ def run(
     rounds: int,
     profile: Path | None = None,
     paced: Sequence[float] = (),
+    dealers: int = 0,
+    dealer_latency_ms: float = 0.0,
 ) -> dict[str, Any]:
+    global _DEALERS_PID
     db = "rfqdesk_load"
     asyncio.run(fresh_db(db))
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
@@ -177,6 +240,8 @@ def run(
         capture_output=True,
         text=True,
     ).stdout.strip()
+    sim = start_dealers(dealers, dealer_latency_ms, url) if dealers else None
+    _DEALERS_PID = sim.pid if sim else None
     p_svc, p_bare = free_port(), free_port()
     svc = subprocess.Popen(
         [BIN / "rfqdesk", "serve", "--port", str(p_svc), "--workers", str(workers)],
@@ -204,6 +269,7 @@ def run(
         wrk(f"http://127.0.0.1:{p_bare}/bare", 3, connections)
         pairs = []
         commits_before = group_commits(f"http://127.0.0.1:{p_svc}/metrics")
+        rows_before = asyncio.run(stored(db))
         for i in range(rounds):
             before = asyncio.run(stored_rfqs(db))
             spy = None
@@ -215,6 +281,7 @@ def run(
                 spy.wait(60)
             bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections, "", bare.pid)
             pairs.append((svc_r, bare_r))
+        rows = {k: v - rows_before[k] for k, v in asyncio.run(stored(db)).items()}
         units, statements = (
             after - before
             for after, before in zip(
@@ -227,10 +294,15 @@ def run(
             bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections, rate=rate)
             at_rate.append({"offered": rate, "create_and_quote": svc_r, "bare_insert": bare_r})
     finally:
-        for p in (svc, bare):
-            p.terminate()
-            p.wait(20)
+        for p in (svc, bare, sim):
+            if p is not None:
+                p.terminate()
+                p.wait(20)
+        _DEALERS_PID = None
     return summarise(workers, connections, seconds, pairs) | {
+        "dealers": dealers,
+        "dealer_latency_ms": dealer_latency_ms if dealers else None,
+        "stored_during_saturated_runs": rows,
         "paced": at_rate,
         # RFQs written per group-commit statement during the saturated runs (app.db): read from
         # one worker's /metrics, so with several workers it is that worker's figure
@@ -306,14 +378,28 @@ def main() -> None:
         default=[50.0, 100.0],
         help="then latency at these offered loads (req/s in all, over --connections)",
     )
+    ap.add_argument(
+        "--dealers", type=int, default=0, help="simulated dealers registered (0: model quote only)"
+    )
+    ap.add_argument("--dealer-latency-ms", type=float, default=0.0)
     args = ap.parse_args()
     results = [
-        run(w, args.seconds, args.connections, args.rounds, args.profile, args.paced)
+        run(
+            w,
+            args.seconds,
+            args.connections,
+            args.rounds,
+            args.profile,
+            args.paced,
+            args.dealers,
+            args.dealer_latency_ms,
+        )
         for w in args.workers
     ]
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "load.json").write_text(json.dumps(results, indent=2))
+    name = f"load-dealers{args.dealers}.json" if args.dealers else "load.json"
+    (out / name).write_text(json.dumps(results, indent=2))
     for r in results:
         s, b = r["create_and_quote"], r["bare_insert"]
         created = s["statuses"].get("201", 0)
@@ -343,6 +429,14 @@ def main() -> None:
                 f"  CPU ms per request, {name}: "
                 + ", ".join(f"{g} {v:.2f}" for g, v in cpu.items())
                 + f" (total {sum(cpu.values()):.2f})"
+            )
+        if r["dealers"]:
+            rows = r["stored_during_saturated_runs"]
+            print(
+                f"  {r['dealers']} dealers answering after {r['dealer_latency_ms']:g} ms; stored "
+                f"during the saturated runs: {rows['rfq']} RFQs, {rows['client_quote']} client "
+                f"quotes, {rows['dealer_request']} dealer requests, {rows['dealer_quote']} "
+                f"dealer quotes ({rows['dealer_quote'] / max(rows['rfq'], 1):.2f} per RFQ)"
             )
         if r["rfqs_per_write"] is not None:
             print(f"  RFQs per group-commit statement (one worker): {r['rfqs_per_write']:.1f}")

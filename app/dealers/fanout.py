@@ -233,9 +233,7 @@ class DealerFanout:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), left)
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await _stop(listener)
         STAGE_LATENCY.labels("fanout").observe(time.perf_counter() - started)
         return results
 
@@ -296,3 +294,22 @@ class DealerFanout:
                         names[req.dealer_id], rfq.underlying, rfq.structure, now, answered, latency
                     )
         await session.flush()
+
+
+_STRAGGLERS: set[asyncio.Task[None]] = set()
+
+
+async def _stop(listener: asyncio.Task[None], grace_s: float = 1.0) -> None:
+    """Cancel the answers' listener and wait for it, but never longer than ``grace_s``: the
+    RFQ's request must not hang on a subscription that does not end (a cancellation lost in the
+    Redis client did that once, see ``app.cache._raise_if_cancelled``). One that outlives the
+    grace is kept referenced until it ends, and logged."""
+    listener.cancel()
+    done, _ = await asyncio.wait({listener}, timeout=grace_s)
+    if done:
+        with contextlib.suppress(asyncio.CancelledError):
+            listener.result()
+        return
+    log.warning("dealer_answer_listener_outlived_its_cancel", grace_s=grace_s)
+    _STRAGGLERS.add(listener)
+    listener.add_done_callback(_STRAGGLERS.discard)

@@ -212,3 +212,31 @@ async def test_a_pipeline_cancelled_before_it_ran_leaves_nobody_waiting(redis_ur
         assert (await cache.incr_window(key, 60))[0] == 1  # nothing was sent; later ones are
     finally:
         await cache.close()
+
+
+@pytest.mark.redis
+async def test_a_subscription_cancelled_while_it_starts_ends(redis_url: str) -> None:
+    """Cancelled within the first milliseconds (while redis-py reads the confirmation), a
+    subscription lost the CancelledError inside the client and read its channel for ever: a
+    dealer fan-out whose dealers all answered at once never returned. Every one must end."""
+    cache = RedisCache(redis_url)
+
+    async def listen(channel: str) -> None:
+        async for _ in cache.subscribe(channel):
+            pass
+
+    try:
+        stuck = 0
+        for delay in [0.0, 0.0002, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005] * 5:
+            task = asyncio.create_task(listen(k()))
+            await asyncio.sleep(delay)
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=2.0)
+            if not done:
+                stuck += 1
+                await asyncio.wait({task}, timeout=2.0)  # ends on its own now, at worst
+            else:
+                assert task.cancelled()
+        assert stuck == 0
+    finally:
+        await cache.close()
