@@ -247,11 +247,15 @@ class DealerFanout:
 
     async def collect(
         self, session: AsyncSession, rfq: Rfq, results: dict[uuid.UUID, CallResult], now: datetime
-    ) -> None:
-        """Record every synchronous answer, and close requests that never answered."""
+    ) -> list[DealerRequest]:
+        """Record every synchronous answer, and close requests that never answered; returns
+        the RFQ's requests (locked, by rank), as written."""
         requests = (
             await session.scalars(
-                select(DealerRequest).where(DealerRequest.rfq_id == rfq.id).with_for_update()
+                select(DealerRequest)
+                .where(DealerRequest.rfq_id == rfq.id)
+                .order_by(DealerRequest.rank)
+                .with_for_update()
             )
         ).all()
         for req in requests:
@@ -267,6 +271,7 @@ class DealerFanout:
                     now=result.received_at,
                     settings=self.settings,
                     raw=result.raw,
+                    flush=False,  # all of them in the flush below
                 )
             elif result.status == "declined":
                 req.outcome = "declined"
@@ -277,15 +282,7 @@ class DealerFanout:
                 req.error = result.error or "no quote by the deadline"
             DEALER_OUTCOMES.labels(req.outcome).inc()
         if self.models is not None:
-            names = dict(
-                (
-                    await session.execute(
-                        select(Dealer.id, Dealer.name).where(
-                            Dealer.id.in_([r.dealer_id for r in requests])
-                        )
-                    )
-                ).all()
-            )
+            names = await self._names(session, {r.dealer_id for r in requests})
             for req in requests:
                 if req.id in results:
                     answered = req.outcome == "quoted"
@@ -294,6 +291,16 @@ class DealerFanout:
                         names[req.dealer_id], rfq.underlying, rfq.structure, now, answered, latency
                     )
         await session.flush()
+        return list(requests)
+
+    async def _names(self, session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """Dealer names by id: from the registry cache, the database for any not in it."""
+        cached = {d.id: d.name for d in (self._dealers[1] if self._dealers else ())}
+        names = {i: cached[i] for i in ids if i in cached}
+        if missing := ids - names.keys():
+            query = select(Dealer.id, Dealer.name).where(Dealer.id.in_(missing))
+            names.update((await session.execute(query)).tuples().all())
+        return names
 
 
 _STRAGGLERS: set[asyncio.Task[None]] = set()

@@ -61,11 +61,13 @@ async def record_quote(
     settings: DealerSettings,
     raw: dict[str, Any] | None = None,
     client_quoted: bool = False,
+    flush: bool = True,
 ) -> DealerQuote:
     """Validate a quote and store it: live (replacing the dealer's previous one) or refused.
 
     ``client_quoted``: the desk has already quoted the client on this request's quotes; a new
-    one would change the cover under that quote, so it is refused (the live one stays firm)."""
+    one would change the cover under that quote, so it is refused (the live one stays firm).
+    ``flush=False`` leaves the row to the caller's next flush (several quotes in one)."""
     row = DealerQuote(
         dealer_request_id=request.id,
         rfq_id=request.rfq_id,
@@ -101,20 +103,24 @@ async def record_quote(
     except QuoteRefused as exc:
         row.status, row.refusal_reason = "refused", str(exc)
         session.add(row)
-        await session.flush()
+        if flush:
+            await session.flush()
         return row
-    await session.execute(
-        update(DealerQuote)
-        .where(DealerQuote.dealer_request_id == request.id, DealerQuote.status == "live")
-        .values(status="replaced")
-        .execution_options(synchronize_session=False)
-    )
+    if request.outcome != "pending":
+        # a request still pending has had no live quote (the first one makes it "quoted")
+        await session.execute(
+            update(DealerQuote)
+            .where(DealerQuote.dealer_request_id == request.id, DealerQuote.status == "live")
+            .values(status="replaced")
+            .execution_options(synchronize_session=False)
+        )
     row.status = "live"
     session.add(row)
     if request.outcome == "pending":
         request.outcome = "quoted"
         request.first_quote_at = now
-    await session.flush()
+    if flush:
+        await session.flush()
     return row
 
 

@@ -74,12 +74,16 @@ class RfqRepository:
         requests = await self.session.scalars(
             select(DealerRequest).where(DealerRequest.rfq_id == rfq_id).order_by(DealerRequest.rank)
         )
+        return requests.all(), await self.dealer_quotes(rfq_id)
+
+    async def dealer_quotes(self, rfq_id: uuid.UUID) -> Sequence[DealerQuote]:
+        """Every dealer quote on the RFQ (live, replaced, withdrawn, refused), oldest first."""
         quotes = await self.session.scalars(
             select(DealerQuote)
             .where(DealerQuote.rfq_id == rfq_id)
             .order_by(DealerQuote.received_at)
         )
-        return requests.all(), quotes.all()
+        return quotes.all()
 
     async def page(
         self, flt: RfqFilter, *, limit: int, cursor: str | None

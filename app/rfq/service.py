@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth.service import Principal
 from app.config import DealerSettings, RfqSettings
 from app.dealers.fanout import DealerFanout, PlannedRequest
-from app.dealers.quotes import live_quotes
 from app.dealers.selection import Selection, selection_summary
 from app.domain.enums import Direction, Side, Structure
 from app.domain.instruments import Instrument, format_decimal
@@ -185,12 +184,12 @@ class RfqService:
                 if rfq.state != RfqState.QUOTING.value:
                     return Created(rfq)  # cancelled or expired while dealers were asked
                 at = self.clock()
-                await self.fanout.collect(session, rfq, results, at)
-                await self._publish_dealer_requests(session, rfq)
-                quote = await self._quote(
-                    session, rfq, priced, at, await live_quotes(session, rfq.id), selection
-                )
-                requests, dealer_quotes = await RfqRepository(session).dealer_activity(rfq.id)
+                requests = await self.fanout.collect(session, rfq, results, at)
+                await self._publish_dealer_requests(session, rfq, requests)
+                # every quote on the RFQ: those just collected and any posted back meanwhile
+                dealer_quotes = await RfqRepository(session).dealer_quotes(rfq.id)
+                live = [q for q in dealer_quotes if q.status == "live"]
+                quote = await self._quote(session, rfq, priced, at, live, selection)
                 return Created(rfq, quote, requests, dealer_quotes)
         except AppError as exc:
             async with unit_of_work(maker) as session:
@@ -503,10 +502,14 @@ class RfqService:
                 {"type": kind, "rfq_id": str(rfq.id), "state": rfq.state, **extra},
             )
 
-    async def _publish_dealer_requests(self, session: AsyncSession, rfq: Rfq) -> None:
+    async def _publish_dealer_requests(
+        self, session: AsyncSession, rfq: Rfq, requests: Sequence[DealerRequest] | None = None
+    ) -> None:
+        """An event per dealer request; ``requests``: the RFQ's, when the caller has them."""
         if self.events is None:
             return
-        requests, _ = await RfqRepository(session).dealer_activity(rfq.id)
+        if requests is None:
+            requests, _ = await RfqRepository(session).dealer_activity(rfq.id)
         for req in requests:
             event = {
                 "type": "dealer_request",
