@@ -60,6 +60,8 @@ openapi: install  ## regenerate openapi/openapi.json
 
 bench: install  ## the benchmarks under bench/
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@echo "== bench/bench_load.py with 4 simulated dealers answering at once"
+	$(BIN)/python bench/bench_load.py --dealers 4 --paced 10 25
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
