@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -31,10 +29,10 @@ from app.cache import MemoryCache
 from app.config import DealerSettings
 from app.dealers.client import CircuitBreakers, DealerClient
 from app.dealers.fanout import DealerFanout, PlannedRequest
-from app.dealers.simulated import make_dealers
 from app.dealers.wire import QuoteRequestMessage, WireLeg
 from app.domain.expiries import format_expiry_code, monthly_expiry
-from tests.servers import free_port
+from bench.dealers_server import dealers as bench_dealers
+from bench.dealers_server import start
 
 
 def message(request_id: uuid.UUID, deadline: datetime) -> dict[str, object]:
@@ -61,7 +59,7 @@ def message(request_id: uuid.UUID, deadline: datetime) -> dict[str, object]:
 
 
 async def run(port: int, rounds: int) -> dict[str, object]:
-    dealers = make_dealers(8, seed=3, modes=["body"] * 8)
+    dealers = bench_dealers(8)  # the names and secrets the server has
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as http:
         fanout = DealerFanout(
             DealerSettings(), DealerClient(http, CircuitBreakers(1000, 1)), MemoryCache()
@@ -103,28 +101,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--latency-ms", type=float, default=50)
     args = ap.parse_args()
-    port = free_port()
-    env = os.environ | {"BENCH_LATENCY_MS": str(args.latency_ms)}
-    server = subprocess.Popen(
-        [
-            ROOT / ".venv" / "bin" / "uvicorn",
-            "bench.dealers_server:app",
-            "--factory",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server, port = start(8, args.latency_ms)
     try:
-        for _ in range(200):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/docs", timeout=0.5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         result = asyncio.run(run(port, args.rounds)) | {"dealer_latency_ms": args.latency_ms}
     finally:
         server.terminate()

@@ -152,24 +152,9 @@ def start_dealers(count: int, latency_ms: float, db_url: str) -> subprocess.Pope
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
     from app.dealers.simulated import register_dealers
-    from bench.dealers_server import dealers
+    from bench.dealers_server import dealers, start
 
-    port = free_port()
-    env = os.environ | {"BENCH_DEALERS": str(count), "BENCH_LATENCY_MS": str(latency_ms)}
-    proc = subprocess.Popen(
-        [
-            BIN / "uvicorn",
-            "bench.dealers_server:app",
-            "--factory",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
+    proc, port = start(count, latency_ms)
 
     async def register() -> None:
         engine = create_async_engine(db_url)
@@ -181,7 +166,6 @@ def start_dealers(count: int, latency_ms: float, db_url: str) -> subprocess.Pope
             await engine.dispose()
 
     asyncio.run(register())
-    wait_up(f"http://127.0.0.1:{port}/docs", proc)
     return proc
 
 

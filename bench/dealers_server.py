@@ -7,6 +7,8 @@ and secrets with :func:`dealers` to register them with the desk.
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -26,3 +28,28 @@ def dealers(count: int | None = None, latency_ms: float | None = None) -> list[S
 
 def app() -> FastAPI:
     return create_dealers_app(dealers(), "http://127.0.0.1:1")
+
+
+def start(count: int, latency_ms: float) -> tuple[subprocess.Popen[bytes], int]:
+    """Serve them in a process of their own; returns it and their port once they answer."""
+    from bench.common import wait_up
+    from tests.servers import free_port
+
+    root = Path(__file__).resolve().parents[1]
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            root / ".venv" / "bin" / "uvicorn",
+            "bench.dealers_server:app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=os.environ | {"BENCH_DEALERS": str(count), "BENCH_LATENCY_MS": str(latency_ms)},
+        cwd=root,
+    )
+    wait_up(f"http://127.0.0.1:{port}/docs", proc)
+    return proc, port
