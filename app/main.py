@@ -195,6 +195,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await drain_after_commit()
+            fanout = state.services["rfq"].fanout
+            if fanout is not None:
+                await fanout.close()
             await state.http.aclose()
             await state.cache.close()
             await state.engine.dispose()

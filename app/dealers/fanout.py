@@ -16,8 +16,9 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cache import Cache, CacheUnavailable
+from app.cache import Cache
 from app.config import DealerSettings, MlSettings
+from app.dealers.answers import AnswerWatch
 from app.dealers.client import CallResult, DealerClient
 from app.dealers.quotes import record_quote
 from app.dealers.selection import Candidate, Selection, SelectionParams, choose_dealers
@@ -36,10 +37,6 @@ log = structlog.get_logger(__name__)
 
 def _prob(p: float | None) -> float | None:
     return None if p is None or p != p else float(p)  # NaN: no model
-
-
-def quotes_channel(rfq_id: uuid.UUID) -> str:
-    return f"dealer-quotes:{rfq_id}"
 
 
 @dataclass(frozen=True)
@@ -63,7 +60,7 @@ class DealerFanout:
     ) -> None:
         self.settings = settings
         self.client = client
-        self.cache = cache
+        self.answers = AnswerWatch(cache)
         self.models = models
         self._dealers: tuple[float, list[Dealer]] | None = None
         self.selection = SelectionParams(
@@ -213,10 +210,7 @@ class DealerFanout:
             return {}
         started = time.perf_counter()
         timeout_s = max(0.001, (deadline - datetime.now(deadline.tzinfo)).total_seconds())
-        answered: set[str] = set()
-        changed = asyncio.Event()
-        listener = asyncio.create_task(self._listen(rfq_id, answered, changed))
-        try:
+        async with self.answers.watching(rfq_id) as watch:
             calls = [
                 self.client.send(p.dealer_id, p.url, p.secret, p.message, timeout_s)
                 for p in planned
@@ -225,25 +219,18 @@ class DealerFanout:
                 zip([p.request_id for p in planned], await asyncio.gather(*calls), strict=True)
             )
             pending = {str(rid) for rid, r in results.items() if r.status == "pending"}
-            while pending - answered:
+            while pending - watch.answered:
                 left = (deadline - datetime.now(deadline.tzinfo)).total_seconds()
                 if left <= 0:
                     break
-                changed.clear()
+                watch.changed.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), left)
-        finally:
-            await _stop(listener)
+                    await asyncio.wait_for(watch.changed.wait(), left)
         STAGE_LATENCY.labels("fanout").observe(time.perf_counter() - started)
         return results
 
-    async def _listen(self, rfq_id: uuid.UUID, answered: set[str], changed: asyncio.Event) -> None:
-        try:
-            async for message in self.cache.subscribe(quotes_channel(rfq_id)):
-                answered.add(message)
-                changed.set()
-        except CacheUnavailable:
-            return  # the deadline still bounds the wait
+    async def close(self) -> None:
+        await self.answers.close()
 
     async def collect(
         self, session: AsyncSession, rfq: Rfq, results: dict[uuid.UUID, CallResult], now: datetime
@@ -301,22 +288,3 @@ class DealerFanout:
             query = select(Dealer.id, Dealer.name).where(Dealer.id.in_(missing))
             names.update((await session.execute(query)).tuples().all())
         return names
-
-
-_STRAGGLERS: set[asyncio.Task[None]] = set()
-
-
-async def _stop(listener: asyncio.Task[None], grace_s: float = 1.0) -> None:
-    """Cancel the answers' listener and wait for it, but never longer than ``grace_s``: the
-    RFQ's request must not hang on a subscription that does not end (a cancellation lost in the
-    Redis client did that once, see ``app.cache._raise_if_cancelled``). One that outlives the
-    grace is kept referenced until it ends, and logged."""
-    listener.cancel()
-    done, _ = await asyncio.wait({listener}, timeout=grace_s)
-    if done:
-        with contextlib.suppress(asyncio.CancelledError):
-            listener.result()
-        return
-    log.warning("dealer_answer_listener_outlived_its_cancel", grace_s=grace_s)
-    _STRAGGLERS.add(listener)
-    listener.add_done_callback(_STRAGGLERS.discard)

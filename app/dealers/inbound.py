@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.auth.keys import Role
 from app.auth.service import Principal
 from app.cache import CacheUnavailable
-from app.dealers.fanout import quotes_channel
+from app.dealers.answers import announce
 from app.dealers.quotes import QuoteRefused, record_quote, withdraw
 from app.dealers.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from app.dealers.wire import SKIPPED, DealerQuoteIn, DealerQuoteRead, QuoteRequestView, SentOutcome
@@ -182,7 +182,7 @@ async def submit_quote(
 
     async def _announce() -> None:
         try:
-            await state.cache.publish(quotes_channel(req.rfq_id), str(req.id))
+            await announce(state.cache, req.rfq_id, req.id)
             await state.cache.publish(rfq_channel(req.rfq_id), event)
         except CacheUnavailable:
             log.warning("dealer_quote_announce_failed")
