@@ -7,6 +7,7 @@ Postgres and Redis variants skip when those servers are down; with CI=true they 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -55,8 +56,9 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+@contextlib.contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """A new database built by the migrations, dropped afterwards."""
     require_server("PostgreSQL", PG_HOST, 5432)
     import asyncpg
 
@@ -71,9 +73,25 @@ def postgres_url() -> Iterator[str]:
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     url = f"postgresql+asyncpg://postgres@{PG_HOST}:5432/{name}"
-    migrate.upgrade(url)
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Shared by the session: tests on it roll back (the ``connection`` fixture)."""
+    with fresh_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def own_postgres_url() -> Iterator[str]:
+    """A database for one test, for a test that commits through a running service."""
+    with fresh_postgres() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.db)])

@@ -78,6 +78,7 @@ async def _verified_body(
             request.headers.get(SIGNATURE_HEADER),
             body,
             skew_s=state.settings.dealers.signature_skew_s,
+            target=f"{request.method} {request.url.path}",
         )
         seen = hashlib.sha256((request.headers.get(SIGNATURE_HEADER) or "").encode()).hexdigest()
         fresh = await state.cache.set(
@@ -135,7 +136,8 @@ async def submit_quote(
     state: StateDep,
     principal: DealerKey,
 ) -> DealerQuoteRead:
-    """Answer (or replace an answer to) a quote request; signed like the request was.
+    """Answer (or replace an answer to) a quote request, signed over its timestamp, method, path
+    and body (README, Signatures).
 
     The body is a quote (`bid`/`ask` for the package or `legs`, `size`, `firm`). Every quote is
     logged: the answer's `status` is `live`, or `refused` with `refusal_reason`.

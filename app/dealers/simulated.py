@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -104,7 +105,8 @@ def create_dealers_app(dealers: list[SimDealer], desk_url: str, *, seed: int = 1
     async def call_back(dealer: SimDealer, message: dict[str, Any], delay_s: float) -> None:
         await asyncio.sleep(delay_s)
         body = json.dumps(price_request(feed, message, dealer, rng)).encode()
-        headers = signed_headers(dealer.secret, body) | {
+        target = f"POST {urlsplit(message['quote_url']).path}"
+        headers = signed_headers(dealer.secret, body, target=target) | {
             "Authorization": f"Bearer {dealer.api_key}"
         }
         async with httpx.AsyncClient(base_url=desk_url, timeout=5) as client:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -112,6 +114,11 @@ def _set_request(world: World, request_id: str, **values: object) -> None:
     asyncio.run(run())
 
 
+def _signed(secret: str, body: bytes, url: str, **kw: Any) -> dict[str, str]:
+    """A dealer's signature of a POST to ``url`` (it covers the method and the path)."""
+    return signed_headers(secret, body, target=f"POST {urlsplit(url).path}", **kw)
+
+
 def _rfq(world: World, **over: object) -> dict:
     resp = httpx.post(
         f"{world.desk}/v1/rfqs", json=call_spread(**over), headers=world.sales, timeout=10
@@ -190,6 +197,37 @@ def test_accept_fills_exactly_the_size_from_the_best_quotes(world: World) -> Non
     assert "won" in told or not dealer
 
 
+def test_a_dealer_signature_is_good_for_one_request_only(world: World) -> None:
+    """The same body posted to two requests in the same second is two quotes, not a replay;
+    a body signed for one request is refused on another; the body alone signed is refused."""
+    body_dealer = next(d for d in world.dealers if d.mode == "body")
+    dealer_id = next(
+        d["id"]
+        for d in httpx.get(f"{world.desk}/v1/dealers", headers=world.sales).json()
+        if d["name"] == body_dealer.name
+    )
+    requests = [
+        next(r["id"] for r in _rfq(world, side="buy", quantity=100)["dealer_requests"]
+             if r["dealer_id"] == dealer_id)
+        for _ in range(2)
+    ]  # fmt: skip
+    urls = [f"{world.desk}/v1/dealer/quote-requests/{r}/quotes" for r in requests]
+    key = {"Authorization": f"Bearer {body_dealer.api_key}"}
+    body = json.dumps({"bid": 0.01, "ask": 0.02, "size": 10}).encode()
+    now = time.time()
+    for url in urls:  # one timestamp, one body: the signatures differ by their target
+        resp = httpx.post(
+            url, content=body, headers=_signed(body_dealer.secret, body, url, now=now) | key
+        )
+        assert resp.status_code == 201, resp.text
+    elsewhere = _signed(body_dealer.secret, body, urls[0]) | key
+    assert httpx.post(urls[1], content=body, headers=elsewhere).status_code == 401
+    body_only = signed_headers(body_dealer.secret, body) | key
+    refused = httpx.post(urls[0], content=body, headers=body_only)
+    assert refused.status_code == 401
+    assert refused.json()["field"] == "X-RFQDesk-Signature"
+
+
 def test_bad_signatures_replays_and_foreign_requests_are_refused(world: World) -> None:
     rfq = _rfq(world, side="buy", quantity=100, expires_in_ms=60_000)
     body_dealer = next(d for d in world.dealers if d.mode == "body")
@@ -206,13 +244,13 @@ def test_bad_signatures_replays_and_foreign_requests_are_refused(world: World) -
     mine = {"dealer_request_id": uuid.UUID(own_request)}
     before = len(_rows(world.settings, DealerQuote, **mine))
 
-    bad = signed_headers("not-the-secret", body) | key
+    bad = _signed("not-the-secret", body, url) | key
     assert httpx.post(url, content=body, headers=bad).status_code == 401
-    stale = signed_headers(body_dealer.secret, body, now=time.time() - 600) | key
+    stale = _signed(body_dealer.secret, body, url, now=time.time() - 600) | key
     assert httpx.post(url, content=body, headers=stale).status_code == 401
-    foreign = signed_headers(other.secret, body) | {"Authorization": f"Bearer {other.api_key}"}
+    foreign = _signed(other.secret, body, url) | {"Authorization": f"Bearer {other.api_key}"}
     assert httpx.post(url, content=body, headers=foreign).status_code == 403
-    good = signed_headers(body_dealer.secret, body) | key
+    good = _signed(body_dealer.secret, body, url) | key
     first = httpx.post(url, content=body, headers=good)
     assert first.status_code == 201  # logged (refused: the deadline has passed)
     assert httpx.post(url, content=body, headers=good).status_code == 401  # replayed
@@ -220,21 +258,19 @@ def test_bad_signatures_replays_and_foreign_requests_are_refused(world: World) -
     assert len(after) == before + 1  # only the properly signed one was logged
     crossed = json.dumps({"bid": 0.03, "ask": 0.02, "size": 10}).encode()
     logged = httpx.post(
-        url, content=crossed, headers=signed_headers(body_dealer.secret, crossed) | key
+        url, content=crossed, headers=_signed(body_dealer.secret, crossed, url) | key
     )
     assert logged.status_code == 201  # a crossed quote is a quote: logged, refused
     assert logged.json()["status"] == "refused"
     empty = json.dumps({"size": 10}).encode()
-    refused = httpx.post(
-        url, content=empty, headers=signed_headers(body_dealer.secret, empty) | key
-    )
+    refused = httpx.post(url, content=empty, headers=_signed(body_dealer.secret, empty, url) | key)
     assert refused.status_code == 422
     assert refused.json()["field"] == "body"
     assert refused.json()["detail"] == (
         "not a quote: body: Value error, a quote needs bid and/or ask, for the package or per leg"
     )
     typo = json.dumps({"bid": "cheap", "ask": 0.02, "size": 10}).encode()
-    refused = httpx.post(url, content=typo, headers=signed_headers(body_dealer.secret, typo) | key)
+    refused = httpx.post(url, content=typo, headers=_signed(body_dealer.secret, typo, url) | key)
     assert refused.json()["field"] == "bid"
 
 
@@ -355,14 +391,14 @@ def test_a_quote_the_client_was_quoted_on_cannot_be_withdrawn_or_replaced(world:
     _set_request(world, request_id, deadline_at=datetime.now(UTC) + timedelta(minutes=5))
     url = f"{world.desk}/v1/dealer/quote-requests/{request_id}/withdraw"
     key = {"Authorization": f"Bearer {body_dealer.api_key}"}
-    resp = httpx.post(url, content=b"{}", headers=signed_headers(body_dealer.secret, b"{}") | key)
+    resp = httpx.post(url, content=b"{}", headers=_signed(body_dealer.secret, b"{}", url) | key)
     assert resp.status_code == 409, resp.text
     assert resp.json()["error"] == "quote_firm"
     # nor replaced by a worse one: logged, refused, and the quoted one stays live
     worse = json.dumps({"bid": 0.0001, "ask": 0.9, "size": 1}).encode()
     quotes_url = f"{world.desk}/v1/dealer/quote-requests/{request_id}/quotes"
     resp = httpx.post(
-        quotes_url, content=worse, headers=signed_headers(body_dealer.secret, worse) | key
+        quotes_url, content=worse, headers=_signed(body_dealer.secret, worse, quotes_url) | key
     )
     assert resp.status_code == 201, resp.text
     assert resp.json()["status"] == "refused"
