@@ -57,16 +57,18 @@ class AnswerWatch:
         self._watches: dict[str, Watch] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._lost = False  # the subscription failed and has not come back yet
 
     @contextlib.asynccontextmanager
     async def watching(self, rfq_id: uuid.UUID) -> AsyncIterator[Watch]:
         """Collect the answers announced for ``rfq_id`` while the block runs.
 
-        When the subscription is not confirmed yet (the first RFQ, or Redis just came back),
-        waits up to ``ready_wait_s`` for it, so that an answer posted back at once is not
-        missed; past that, the fan-out relies on its deadline."""
+        When the subscription is being made (the first RFQ), waits up to ``ready_wait_s`` for
+        it, so that an answer posted back at once is not missed. Not while it is lost (Redis
+        down): the fan-out then relies on its deadline, and RFQs answered in the response body
+        pay nothing for the outage."""
         self._listen_on_this_loop()
-        if not self._ready.is_set():
+        if not self._ready.is_set() and not self._lost:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), self.ready_wait_s)
         key = str(rfq_id)
@@ -92,7 +94,7 @@ class AnswerWatch:
         while True:
             try:
                 async for message in self.cache.subscribe(CHANNEL, self._ready):
-                    wait = retry_s
+                    wait, self._lost = retry_s, False
                     self._deliver(message)
             except CacheUnavailable as exc:
                 log.warning("dealer_answer_subscription_lost", error=str(exc))
@@ -100,6 +102,7 @@ class AnswerWatch:
                 log.exception("dealer_answer_listener_failed")
             finally:
                 self._ready.clear()
+            self._lost = True
             await asyncio.sleep(wait)
             wait = min(wait * 2, max_retry_s)
 

@@ -98,3 +98,18 @@ async def test_close_ends_the_subscription(cache: Cache) -> None:
     assert not task.done()
     await answers.close()
     assert task.done()
+
+
+async def test_a_watch_does_not_wait_while_the_subscription_is_lost() -> None:
+    """Redis down: RFQs answered in the response body must not pay a wait per RFQ."""
+    cache = _FlakyCache(failures=1000)
+    answers = AnswerWatch(cache, ready_wait_s=1.0)
+    try:
+        async with answers.watching(uuid.uuid4()):
+            pass  # the first watch waits for the subscription, which fails at once
+        started = asyncio.get_running_loop().time()
+        async with answers.watching(uuid.uuid4()) as watch:
+            assert watch.answered == set()
+        assert asyncio.get_running_loop().time() - started < 0.1
+    finally:
+        await answers.close()
