@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class AnswerWatch:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._lost = False  # the subscription failed and has not come back yet
+        self._closed = False
 
     @contextlib.asynccontextmanager
     async def watching(self, rfq_id: uuid.UUID) -> AsyncIterator[Watch]:
@@ -68,7 +70,7 @@ class AnswerWatch:
         down): the fan-out then relies on its deadline, and RFQs answered in the response body
         pay nothing for the outage."""
         self._listen_on_this_loop()
-        if not self._ready.is_set() and not self._lost:
+        if not self._ready.is_set() and not self._lost and not self._closed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), self.ready_wait_s)
         key = str(rfq_id)
@@ -82,11 +84,14 @@ class AnswerWatch:
     def _listen_on_this_loop(self) -> None:
         loop = asyncio.get_running_loop()
         task = self._task
-        if task is not None and not task.done() and task.get_loop() is loop:
-            return
+        if self._closed or (task is not None and not task.done() and task.get_loop() is loop):
+            return  # closed (shutting down: the deadline bounds the wait), or listening
         if task is not None and task.get_loop() is not loop:
             self._ready = asyncio.Event()  # a previous event loop's (tests, restarts)
-        self._task = loop.create_task(self.listen(), name="dealer-answer-listener")
+        # a context of its own: not the first request's (its log fields, its request id)
+        self._task = loop.create_task(
+            self.listen(), name="dealer-answer-listener", context=contextvars.Context()
+        )
 
     async def listen(self, retry_s: float = 0.5, max_retry_s: float = 5.0) -> None:
         """Keep the subscription; deliver each announcement to its RFQ's watch."""
@@ -119,7 +124,8 @@ class AnswerWatch:
         return len(self._watches)
 
     async def close(self) -> None:
-        """End the subscription (at shutdown)."""
+        """End the subscription (at shutdown); fan-outs after this wait for their deadline."""
+        self._closed = True
         task, self._task = self._task, None
         if task is None or task.done():
             return

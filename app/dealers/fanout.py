@@ -209,8 +209,9 @@ class DealerFanout:
         if not planned:
             return {}
         started = time.perf_counter()
-        timeout_s = max(0.001, (deadline - datetime.now(deadline.tzinfo)).total_seconds())
         async with self.answers.watching(rfq_id) as watch:
+            # after the watch is set up (the first one may wait for the subscription)
+            timeout_s = max(0.001, (deadline - datetime.now(deadline.tzinfo)).total_seconds())
             calls = [
                 self.client.send(p.dealer_id, p.url, p.secret, p.message, timeout_s)
                 for p in planned

@@ -64,6 +64,14 @@ async def _locked_rfq_state(session: SessionDep, req: DealerRequest) -> str | No
     return state
 
 
+def _app_path(request: Request) -> str:
+    """The path as the desk hands it out (``quote_url``): without the ``root_path`` that a
+    server mounted under a prefix puts in front of it."""
+    path: str = request.scope["path"]
+    root: str = request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 async def _verified_body(
     request: Request, state: StateDep, session: SessionDep, dealer_id: uuid.UUID
 ) -> bytes:
@@ -78,7 +86,7 @@ async def _verified_body(
             request.headers.get(SIGNATURE_HEADER),
             body,
             skew_s=state.settings.dealers.signature_skew_s,
-            target=f"{request.method} {request.url.path}",
+            target=f"{request.method} {_app_path(request)}",
         )
         seen = hashlib.sha256((request.headers.get(SIGNATURE_HEADER) or "").encode()).hexdigest()
         fresh = await state.cache.set(

@@ -113,3 +113,16 @@ async def test_a_watch_does_not_wait_while_the_subscription_is_lost() -> None:
         assert asyncio.get_running_loop().time() - started < 0.1
     finally:
         await answers.close()
+
+
+async def test_after_close_a_watch_starts_no_listener(cache: Cache) -> None:
+    """A fan-out still running at shutdown must not leave a subscription nobody closes."""
+    answers = AnswerWatch(cache, ready_wait_s=1.0)
+    async with answers.watching(uuid.uuid4()):
+        pass
+    await answers.close()
+    started = asyncio.get_running_loop().time()
+    async with answers.watching(uuid.uuid4()):
+        pass
+    assert answers._task is None
+    assert asyncio.get_running_loop().time() - started < 0.1
