@@ -60,6 +60,7 @@ class AnswerWatch:
         self._ready = asyncio.Event()
         self._lost = False  # the subscription failed and has not come back yet
         self._closed = False
+        self._wait_s = 0.0  # the listener's current backoff
 
     @contextlib.asynccontextmanager
     async def watching(self, rfq_id: uuid.UUID) -> AsyncIterator[Watch]:
@@ -95,21 +96,29 @@ class AnswerWatch:
 
     async def listen(self, retry_s: float = 0.5, max_retry_s: float = 5.0) -> None:
         """Keep the subscription; deliver each announcement to its RFQ's watch."""
-        wait = retry_s
+        self._wait_s = retry_s
         while True:
+            subscribed = asyncio.Event()
+            going_live = asyncio.create_task(self._live_when(subscribed, retry_s))
             try:
-                async for message in self.cache.subscribe(CHANNEL, self._ready):
-                    wait, self._lost = retry_s, False
+                async for message in self.cache.subscribe(CHANNEL, subscribed):
                     self._deliver(message)
             except CacheUnavailable as exc:
                 log.warning("dealer_answer_subscription_lost", error=str(exc))
             except Exception:  # never end for good: fan-outs fall back on their deadline
                 log.exception("dealer_answer_listener_failed")
             finally:
+                going_live.cancel()
                 self._ready.clear()
             self._lost = True
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, max_retry_s)
+            await asyncio.sleep(self._wait_s)
+            self._wait_s = min(self._wait_s * 2, max_retry_s)
+
+    async def _live_when(self, subscribed: asyncio.Event, retry_s: float) -> None:
+        """Once Redis confirms the subscription: ready, and the backoff starts over."""
+        await subscribed.wait()
+        self._lost, self._wait_s = False, retry_s
+        self._ready.set()
 
     def _deliver(self, message: str) -> None:
         rfq_id, _, request_id = message.partition(" ")
