@@ -23,6 +23,14 @@ async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
     await c.close()
 
 
+async def _an_answer_reaches_its_watch(answers: AnswerWatch, cache: Cache) -> None:
+    rfq, request = uuid.uuid4(), uuid.uuid4()
+    async with answers.watching(rfq) as watch:
+        await announce(cache, rfq, request)
+        await asyncio.wait_for(watch.changed.wait(), 2.0)
+        assert watch.answered == {str(request)}
+
+
 async def test_an_answer_reaches_the_watch_of_its_rfq_only(cache: Cache) -> None:
     answers = AnswerWatch(cache)
     mine, other, request = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -44,12 +52,8 @@ async def test_an_answer_reaches_the_watch_of_its_rfq_only(cache: Cache) -> None
 async def test_the_first_watch_waits_for_the_subscription(cache: Cache) -> None:
     """An answer announced right after the first watch opens must not be lost."""
     answers = AnswerWatch(cache, ready_wait_s=2.0)
-    rfq, request = uuid.uuid4(), uuid.uuid4()
     try:
-        async with answers.watching(rfq) as watch:
-            await announce(cache, rfq, request)
-            await asyncio.wait_for(watch.changed.wait(), 2.0)
-            assert watch.answered == {str(request)}
+        await _an_answer_reaches_its_watch(answers, cache)
     finally:
         await answers.close()
 
@@ -74,16 +78,12 @@ class _FlakyCache(MemoryCache):
 async def test_the_subscription_comes_back_after_an_outage() -> None:
     cache = _FlakyCache(failures=2)
     answers = AnswerWatch(cache, ready_wait_s=0.0)
-    rfq, request = uuid.uuid4(), uuid.uuid4()
     try:
         listening = asyncio.create_task(answers.listen(retry_s=0.01, max_retry_s=0.02))
         answers._task = listening  # the watch below uses this listener
         await asyncio.wait_for(answers._ready.wait(), 2.0)  # subscribed, after two failures
         assert cache.failures == 0
-        async with answers.watching(rfq) as watch:
-            await announce(cache, rfq, request)
-            await asyncio.wait_for(watch.changed.wait(), 2.0)
-            assert watch.answered == {str(request)}
+        await _an_answer_reaches_its_watch(answers, cache)
     finally:
         await answers.close()
     assert listening.done()
