@@ -126,9 +126,10 @@ def _raise_if_cancelled(task: asyncio.Task[Any] | None) -> None:
 
     A subscription cancelled while redis-py reads its confirmation (measured: within about
     0.5-2 ms of starting, redis 8.2 on Python 3.11) loses the CancelledError inside the client,
-    and the loop below would then read the channel for ever: the dealer fan-out of an RFQ whose
-    dealers all answered at once waited on it and the request never returned. The task still
-    counts the request (``Task.cancelling``), so it is raised again here."""
+    and the loop below would then read the channel for ever. The dealer fan-out's per-RFQ
+    listener hung RFQ requests so (since replaced by ``app.dealers.answers``); the event streams
+    and the listeners cancelled at shutdown still rely on this. The task still counts the
+    request (``Task.cancelling``), so it is raised again here."""
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
 

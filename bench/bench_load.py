@@ -36,7 +36,7 @@ import resource
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,18 +73,16 @@ def wrk(
     seconds: int,
     connections: int,
     key: str = "",
-    server_pid: int | None = None,
+    roots: Mapping[str, int] | None = None,
     rate: float = 0.0,
 ) -> dict[str, Any]:
-    """One wrk run; with ``server_pid``, also the CPU milliseconds per request that the
-    server's processes, PostgreSQL, Redis and wrk itself used during it. ``rate`` > 0 paces
-    the connections to offer about that many requests a second in all."""
+    """One wrk run; with ``roots`` (group name: pid of a process whose tree it counts, the
+    server's first), also the CPU milliseconds per request that those, PostgreSQL, Redis and
+    wrk itself used during it. ``rate`` > 0 paces the connections to offer about that many
+    requests a second in all."""
     delay_ms = round(connections * 1000 / rate) if rate > 0 else 0
     env = os.environ | {"BODY": body(), "KEY": key, "DELAY_MS": str(delay_ms)}
-    roots = {"server": server_pid} if server_pid else {}
-    if server_pid and _DEALERS_PID:
-        roots["dealers"] = _DEALERS_PID
-    groups = roots, _BY_NAME
+    groups = dict(roots or {}), _BY_NAME
     cpu_before, wrk_before = cpu_seconds(*groups), _children_cpu()
     out = subprocess.run(
         [
@@ -119,7 +117,6 @@ def wrk(
 
 
 _BY_NAME = {"postgres": ["postgres"], "redis": ["redis-server"]}
-_DEALERS_PID: int | None = None  # the simulated dealers' server, when the run has one
 
 
 def _children_cpu() -> float:
@@ -204,7 +201,6 @@ def run(
     dealers: int = 0,
     dealer_latency_ms: float = 0.0,
 ) -> dict[str, Any]:
-    global _DEALERS_PID
     db = "rfqdesk_load"
     asyncio.run(fresh_db(db))
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
@@ -225,7 +221,6 @@ def run(
         text=True,
     ).stdout.strip()
     sim = start_dealers(dealers, dealer_latency_ms, url) if dealers else None
-    _DEALERS_PID = sim.pid if sim else None
     p_svc, p_bare = free_port(), free_port()
     svc = subprocess.Popen(
         [BIN / "rfqdesk", "serve", "--port", str(p_svc), "--workers", str(workers)],
@@ -259,11 +254,19 @@ def run(
             spy = None
             if profile is not None and i == 0:
                 spy = py_spy(svc.pid, seconds, profile / f"w{workers}.txt")
-            svc_r = wrk(f"http://127.0.0.1:{p_svc}/v1/rfqs", seconds, connections, key, svc.pid)
+            svc_r = wrk(
+                f"http://127.0.0.1:{p_svc}/v1/rfqs",
+                seconds,
+                connections,
+                key,
+                {"server": svc.pid} | ({"dealers": sim.pid} if sim else {}),
+            )
             svc_r["stored"] = asyncio.run(stored_rfqs(db)) - before
             if spy is not None:
                 spy.wait(60)
-            bare_r = wrk(f"http://127.0.0.1:{p_bare}/bare", seconds, connections, "", bare.pid)
+            bare_r = wrk(
+                f"http://127.0.0.1:{p_bare}/bare", seconds, connections, "", {"server": bare.pid}
+            )
             pairs.append((svc_r, bare_r))
         rows = {k: v - rows_before[k] for k, v in asyncio.run(stored(db)).items()}
         units, statements = (
@@ -282,7 +285,6 @@ def run(
             if p is not None:
                 p.terminate()
                 p.wait(20)
-        _DEALERS_PID = None
     return summarise(workers, connections, seconds, pairs) | {
         "dealers": dealers,
         "dealer_latency_ms": dealer_latency_ms if dealers else None,

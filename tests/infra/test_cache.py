@@ -217,8 +217,8 @@ async def test_a_pipeline_cancelled_before_it_ran_leaves_nobody_waiting(redis_ur
 @pytest.mark.redis
 async def test_a_subscription_cancelled_while_it_starts_ends(redis_url: str) -> None:
     """Cancelled within the first milliseconds (while redis-py reads the confirmation), a
-    subscription lost the CancelledError inside the client and read its channel for ever: a
-    dealer fan-out whose dealers all answered at once never returned. Every one must end."""
+    subscription lost the CancelledError inside the client and read its channel for ever (an
+    event stream whose client left, a listener at shutdown). Every one must end."""
     cache = RedisCache(redis_url)
 
     async def listen(channel: str) -> None:
