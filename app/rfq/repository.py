@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from app.models import ClientQuote, DealerQuote, DealerRequest, Rfq, RfqEvent
 from app.rfq.lifecycle import EXPIRABLE, RfqState
@@ -50,12 +50,12 @@ class RfqRepository:
         stmt = (
             select(Rfq)
             .where(Rfq.id == rfq_id)
-            .options(selectinload(Rfq.legs), selectinload(Rfq.events))
+            .options(joinedload(Rfq.legs), joinedload(Rfq.events))
             .execution_options(populate_existing=True)
         )
         if for_update:
-            stmt = stmt.with_for_update()
-        rfq: Rfq | None = await self.session.scalar(stmt)
+            stmt = stmt.with_for_update(of=Rfq)
+        rfq: Rfq | None = (await self.session.scalars(stmt)).unique().one_or_none()
         return rfq
 
     async def quotes(self, rfq_id: uuid.UUID) -> Sequence[ClientQuote]:

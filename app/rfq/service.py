@@ -241,7 +241,11 @@ class RfqService:
             quote.explanation = quote.explanation | {
                 "dealer_selection": selection_summary(selection)
             }
-        await self.transition(session, rfq, RfqState.QUOTED, actor="pricing", now=self.clock())
+        # written with the rest of the unit of work when it commits (the RFQ is locked, or
+        # not yet stored: no concurrent change to find)
+        await self.transition(
+            session, rfq, RfqState.QUOTED, actor="pricing", now=self.clock(), flush=False
+        )
         return quote
 
     def _new_rfq(
