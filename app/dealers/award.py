@@ -65,6 +65,8 @@ class DealerFiller:
         book.sort(key=lambda q: ((q.ask_coin if desk_sells else -q.bid_coin), q.received_at))  # type: ignore[operator]
         left = quantity
         wins: dict[object, Decimal] = {}
+        won_quotes: set[object] = set()
+        best_filled: Decimal | None = None  # the best price a dealer traded at: the cover
         for q in book:
             price = q.ask_coin if desk_sells else q.bid_coin
             assert price is not None  # noqa: S101 - filtered above
@@ -76,6 +78,9 @@ class DealerFiller:
                 continue
             left -= take
             q.status = "won"
+            won_quotes.add(q.id)
+            if best_filled is None:
+                best_filled = price
             wins[q.dealer_request_id] = wins.get(q.dealer_request_id, Decimal(0)) + take
             session.add(
                 Fill(
@@ -111,10 +116,9 @@ class DealerFiller:
         await self._observe(
             session, rfq, quote, traded=True, wins=wins, desk_sells=desk_sells, now=now
         )
-        winning_price = (
-            client_price if not book else (book[0].ask_coin if desk_sells else book[0].bid_coin)
-        )
-        await self._close_requests(session, rfq, wins, winning_price)
+        # losers hear the price that traded; none when no dealer quote was within the client's
+        # price (the desk kept it all: there is no dealer trade to report)
+        await self._close_requests(session, rfq, wins, best_filled, won_quotes=won_quotes)
         await session.flush()
         log.info(
             "rfq_filled",
@@ -167,7 +171,7 @@ class DealerFiller:
             if not traded
             else (
                 await session.execute(
-                    select(DealerRequest.id, DealerRequest.fill_quantity, Dealer.name)
+                    select(DealerRequest.id, Dealer.name)
                     .join(Dealer, Dealer.id == DealerRequest.dealer_id)
                     .where(DealerRequest.rfq_id == rfq.id, DealerRequest.selected.is_(True))
                 )
@@ -176,9 +180,10 @@ class DealerFiller:
 
         async def _update() -> None:
             store.observe_client_result(client, now, traded, markup)
-            for req_id, qty, name in rows:
+            for req_id, name in rows:
                 store.observe_dealer_result(name, now, req_id in wins)
-                if req_id in wins and qty:
+                # the quantities filled in this transaction (not yet in the database)
+                if qty := wins.get(req_id):
                     sign = -1.0 if desk_sells else 1.0  # the dealer sold (bought) the package
                     store.observe_dealer_fill(name, underlying, now, sign * vega_unit * float(qty))
 
@@ -191,7 +196,10 @@ class DealerFiller:
         wins: dict[object, Decimal],
         cover: Decimal | None,
         result: str = "lost",
+        won_quotes: set[object] | None = None,
     ) -> None:
+        """Every quote still live and not filled is lost; each request that quoted hears
+        whether it won (with its quantity) or lost (with the cover, if shared)."""
         rows = (
             await session.execute(
                 select(DealerRequest, Dealer)
@@ -200,7 +208,8 @@ class DealerFiller:
             )
         ).all()
         for q in await live_quotes(session, rfq.id):
-            q.status = "lost"
+            if q.id not in (won_quotes or ()):  # still "live" in the database until the flush
+                q.status = "lost"
         messages = []
         for req, dealer in rows:
             if req.id in wins:

@@ -261,6 +261,10 @@ class DealerFanout:
                     raw=result.raw,
                     flush=False,  # all of them in the flush below
                 )
+            elif req.outcome != "pending":
+                # decided meanwhile (a quote posted back, which stands and may cover the client
+                # quote, or closed with the RFQ): a failed or declining reply does not undo it
+                pass
             elif result.status == "declined":
                 req.outcome = "declined"
             elif result.status == "error":

@@ -39,10 +39,13 @@ class QuoteRequestMessage(BaseModel):
 
 
 class LegQuote(BaseModel):
+    """One leg's prices (coin per unit of the option), within the package prices' limits: the
+    package price computed from them is stored even when the quote is refused."""
+
     model_config = ConfigDict(extra="forbid")
     instrument: str = Field(max_length=64)
-    bid: Decimal | None = Field(None, allow_inf_nan=False)
-    ask: Decimal | None = Field(None, allow_inf_nan=False)
+    bid: Decimal | None = Field(None, allow_inf_nan=False, max_digits=24, decimal_places=10)
+    ask: Decimal | None = Field(None, allow_inf_nan=False, max_digits=24, decimal_places=10)
 
 
 class DealerQuoteIn(BaseModel):

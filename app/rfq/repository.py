@@ -170,23 +170,29 @@ class RfqRepository:
             .values(status="expired")
             .execution_options(synchronize_session=False)
         )
+        await self.expire_dealer_side(ids)
+        return [(row.id, row.state) for row in due]
+
+    async def expire_dealer_side(self, ids: Sequence[uuid.UUID]) -> None:
+        """Close the dealer side of RFQs that have just expired: their live dealer quotes
+        expire, a request that quoted has lost, one still pending got no answer in time.
+        Requests and quotes this session holds are updated too."""
         # a request still pending here was cut short (e.g. the process died during fan-out)
         await self.session.execute(
             update(DealerRequest)
             .where(DealerRequest.rfq_id.in_(ids), DealerRequest.outcome == "pending")
             .values(outcome="no_response", error="the RFQ expired before an answer was recorded")
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session="evaluate")
         )
         await self.session.execute(
             update(DealerQuote)
             .where(DealerQuote.rfq_id.in_(ids), DealerQuote.status == "live")
             .values(status="expired")
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session="evaluate")
         )
         await self.session.execute(
             update(DealerRequest)
             .where(DealerRequest.rfq_id.in_(ids), DealerRequest.outcome == "quoted")
             .values(outcome="lost")
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session="evaluate")
         )
-        return [(row.id, row.state) for row in due]

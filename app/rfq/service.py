@@ -181,10 +181,13 @@ class RfqService:
         try:
             async with unit_of_work(maker) as session:
                 rfq = await self._locked(session, rfq_id)
-                if rfq.state != RfqState.QUOTING.value:
-                    return Created(rfq)  # cancelled or expired while dealers were asked
                 at = self.clock()
+                # what the dealers answered is logged whatever became of the RFQ meanwhile
                 requests = await self.fanout.collect(session, rfq, results, at)
+                if rfq.state != RfqState.QUOTING.value:
+                    await self._ended_while_quoting(session, rfq)
+                    await self._publish_dealer_requests(session, rfq)
+                    return Created(rfq)
                 await self._publish_dealer_requests(session, rfq, requests)
                 # every quote on the RFQ: those just collected and any posted back meanwhile
                 dealer_quotes = await RfqRepository(session).dealer_quotes(rfq.id)
@@ -200,6 +203,15 @@ class RfqService:
                         session, rfq, RfqState.REJECTED, actor="pricing", reason=exc.detail
                     )
             raise
+
+    async def _ended_while_quoting(self, session: AsyncSession, rfq: Rfq) -> None:
+        """The RFQ was passed, cancelled or expired while dealers were being asked: the
+        quotes just collected close as that ending closed the others."""
+        if RfqState(rfq.state) is RfqState.EXPIRED:
+            await RfqRepository(session).expire_dealer_side([rfq.id])
+        elif self.filler is not None:
+            passed = RfqState(rfq.state) is RfqState.PASSED
+            await self.filler.close(session, rfq, "lost" if passed else "cancelled")
 
     async def _price_and_plan(
         self, session: AsyncSession, rfq: Rfq, now: datetime
@@ -562,8 +574,10 @@ class RfqService:
                 reason="deadline passed",
                 now=rfq.expires_at,
             )
-            for quote in await RfqRepository(session).quotes(rfq.id):
+            repo = RfqRepository(session)
+            for quote in await repo.quotes(rfq.id):
                 if quote.status == "live":
                     quote.status = "expired"
+            await repo.expire_dealer_side([rfq.id])  # as the sweeper does
             return True
         return False
