@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import select
@@ -232,6 +233,33 @@ class DealerFiller:
                 (dealer.endpoint_url, dealer.webhook_secret, msg.model_dump(mode="json"))
             )
 
+        self._notify_after_commit(session, messages)
+
+    async def tell_lost(self, session: AsyncSession, request_ids: list[uuid.UUID]) -> None:
+        """Tell the dealers of these requests (they had quoted; the RFQ expired) that they
+        lost, once the transaction commits: their quotes were firm until then."""
+        rows = (
+            await session.execute(
+                select(DealerRequest.id, DealerRequest.rfq_id, Dealer)
+                .join(Dealer, Dealer.id == DealerRequest.dealer_id)
+                .where(DealerRequest.id.in_(request_ids))
+            )
+        ).all()
+        messages = [
+            (
+                dealer.endpoint_url,
+                dealer.webhook_secret,
+                OutcomeMessage(request_id=req_id, rfq_id=rfq_id, result="lost").model_dump(
+                    mode="json"
+                ),
+            )
+            for req_id, rfq_id, dealer in rows
+        ]
+        self._notify_after_commit(session, messages)
+
+    def _notify_after_commit(
+        self, session: AsyncSession, messages: list[tuple[str, str, dict[str, Any]]]
+    ) -> None:
         async def _notify() -> None:
             await asyncio.gather(
                 *(

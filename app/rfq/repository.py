@@ -170,13 +170,22 @@ class RfqRepository:
             .values(status="expired")
             .execution_options(synchronize_session=False)
         )
-        await self.expire_dealer_side(ids)
         return [(row.id, row.state) for row in due]
 
-    async def expire_dealer_side(self, ids: Sequence[uuid.UUID]) -> None:
+    async def expire_dealer_side(self, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
         """Close the dealer side of RFQs that have just expired: their live dealer quotes
         expire, a request that quoted has lost, one still pending got no answer in time.
-        Requests and quotes this session holds are updated too."""
+        Requests and quotes this session holds are updated too. Returns the requests that
+        lost (their dealers are to be told)."""
+        lost = list(
+            (
+                await self.session.scalars(
+                    select(DealerRequest.id).where(
+                        DealerRequest.rfq_id.in_(ids), DealerRequest.outcome == "quoted"
+                    )
+                )
+            ).all()
+        )
         # a request still pending here was cut short (e.g. the process died during fan-out)
         await self.session.execute(
             update(DealerRequest)
@@ -196,3 +205,4 @@ class RfqRepository:
             .values(outcome="lost")
             .execution_options(synchronize_session="evaluate")
         )
+        return lost

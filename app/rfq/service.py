@@ -57,6 +57,8 @@ class Filler(Protocol):
         quote: ClientQuote | None = None,
     ) -> None: ...
 
+    async def tell_lost(self, session: AsyncSession, request_ids: list[uuid.UUID]) -> None: ...
+
 
 def limits_from(settings: RfqSettings) -> RfqLimits:
     return RfqLimits(
@@ -208,7 +210,7 @@ class RfqService:
         """The RFQ was passed, cancelled or expired while dealers were being asked: the
         quotes just collected close as that ending closed the others."""
         if RfqState(rfq.state) is RfqState.EXPIRED:
-            await RfqRepository(session).expire_dealer_side([rfq.id])
+            await self._expire_dealer_side(session, [rfq.id])
         elif self.filler is not None:
             passed = RfqState(rfq.state) is RfqState.PASSED
             await self.filler.close(session, rfq, "lost" if passed else "cancelled")
@@ -542,6 +544,7 @@ class RfqService:
         """Expire the RFQs past their deadline; their ``state`` events go out once the
         transaction commits (run it in :func:`app.events.unit_of_work`)."""
         expired = await RfqRepository(session).expire_due(self.clock())
+        await self._expire_dealer_side(session, [rfq_id for rfq_id, _ in expired])
         for rfq_id, from_state in expired:
             RFQ_TRANSITIONS.labels(RfqState.EXPIRED.value).inc()
             if self.events is not None:
@@ -556,6 +559,15 @@ class RfqService:
                     },
                 )
         return [rfq_id for rfq_id, _ in expired]
+
+    async def _expire_dealer_side(self, session: AsyncSession, rfq_ids: list[uuid.UUID]) -> None:
+        """The dealer side of RFQs that have just expired closes; dealers whose quotes were
+        live are told they lost once the transaction commits."""
+        if not rfq_ids:
+            return
+        lost = await RfqRepository(session).expire_dealer_side(rfq_ids)
+        if lost and self.filler is not None:
+            await self.filler.tell_lost(session, lost)
 
     async def _locked(self, session: AsyncSession, rfq_id: uuid.UUID) -> Rfq:
         structlog.contextvars.bind_contextvars(rfq_id=str(rfq_id))
@@ -578,6 +590,6 @@ class RfqService:
             for quote in await repo.quotes(rfq.id):
                 if quote.status == "live":
                     quote.status = "expired"
-            await repo.expire_dealer_side([rfq.id])  # as the sweeper does
+            await self._expire_dealer_side(session, [rfq.id])  # as the sweeper does
             return True
         return False

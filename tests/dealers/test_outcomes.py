@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.keys import Role
 from app.dealers.client import CallResult
 from app.dealers.signing import signed_headers
-from app.events import drain_after_commit
+from app.events import drain_after_commit, unit_of_work
 from app.models import Dealer, DealerQuote, DealerRequest, Fill, Rfq, RfqLeg
 from app.rfq.repository import RfqRepository
 from tests.conftest import KeyMaker
@@ -169,21 +170,37 @@ class TestFill:
 
 
 class TestEnding:
-    async def test_a_read_past_the_deadline_closes_the_dealer_side_as_the_sweeper_does(
-        self, app: FastAPI, client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
+    @pytest.mark.parametrize("found_by", ["read", "sweeper"])
+    async def test_an_expired_rfqs_dealer_side_closes_and_the_quoting_dealers_are_told(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        auth: KeyMaker,
+        session: AsyncSession,
+        found_by: str,
     ) -> None:
+        told = _told(app)
         rfq, sales, _ = await _quoted_with_dealers(client, auth, session, "buy", [("0.001", "100")])
         rid = uuid.UUID(rfq["id"])
         past = datetime.now(UTC) - timedelta(seconds=1)
         await session.execute(update(Rfq).where(Rfq.id == rid).values(expires_at=past))
         await session.commit()
-        got = await client.get(f"/v1/rfqs/{rid}", headers=sales)
-        assert got.json()["state"] == "expired"
+        if found_by == "read":
+            got = await client.get(f"/v1/rfqs/{rid}", headers=sales)
+            assert got.json()["state"] == "expired"
+        else:
+            service = app.state.rfqdesk.services["rfq"]
+            async with unit_of_work(app.state.rfqdesk.sessionmaker) as swept:
+                assert await service.expire_due(swept) == [rid]
+        await drain_after_commit()
         session.expunge_all()
         requests = await session.scalars(select(DealerRequest).where(DealerRequest.rfq_id == rid))
         quotes = await session.scalars(select(DealerQuote).where(DealerQuote.rfq_id == rid))
         assert [r.outcome for r in requests] == ["lost"]
         assert [q.status for q in quotes] == ["expired"]
+        assert [(m["rfq_id"], m["result"], m.get("cover_price")) for m in told] == [
+            (str(rid), "lost", None)
+        ]
 
     async def test_a_failed_reply_after_a_quote_posted_back_leaves_the_request_quoted(
         self, app: FastAPI, client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
