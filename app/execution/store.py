@@ -63,7 +63,7 @@ class DbPlanStore:
                 if row.schedule[index]["state"] not in ("pending", "missed"):
                     return False
                 row.schedule = copy_json(plan.schedule)
-                row.params = copy_json(plan.params)
+                row.params = _params(row, plan)
                 session.add_all([to_row(plan.id, c) for c in children])
                 await session.flush()
         except IntegrityError:  # a client_order_id already stored: someone else sent it
@@ -82,7 +82,7 @@ class DbPlanStore:
             await _release_desk_risk(session, row, plan)
             row.state = plan.state
             row.schedule = copy_json(plan.schedule)
-            row.params = copy_json(plan.params)
+            row.params = _params(row, plan)
             rows = await repo.children_by_id([c.client_order_id for c in children])
             for c in children:
                 stored = rows.get(c.client_order_id)
@@ -95,6 +95,17 @@ class DbPlanStore:
 
 
 RELEASED = "desk_risk_released_units"
+
+
+def _params(row: ExecutionPlan, plan: PlanState) -> dict[str, object]:
+    """The plan's params to store over the row's, except the units released, which never go
+    back: another worker (each replica runs one) may have released more since this copy of
+    the plan was loaded, and writing the older count back would release those units again."""
+    params = copy_json(plan.params)
+    stored = Decimal(str(row.params.get(RELEASED, "0")))
+    if stored > Decimal(str(params.get(RELEASED, "0"))):
+        params[RELEASED] = str(stored)
+    return params
 
 
 async def _release_desk_risk(session: AsyncSession, row: ExecutionPlan, plan: PlanState) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -50,6 +52,64 @@ async def test_venue_fills_release_the_residual_risk_once(
     for _ in range(6):  # the remaining slices, then steps with nothing left to do
         await worker.step(clock())
         clock.advance(30)
+    after = await desk.inventory("BTC")
+    assert after["BTC:delta"] == pytest.approx(0.0, abs=1e-9)
+    assert after["BTC:vega:2026-02-04"] == pytest.approx(0.0, abs=1e-6)
+
+
+class _InFlight:
+    """A venue as one worker sees it: its first ``place`` of each order stays in flight until
+    ``gate`` opens (latency); everything else goes straight through."""
+
+    def __init__(self, inner: Any, gate: asyncio.Event, sending: asyncio.Event) -> None:
+        self.inner, self.gate, self.sending = inner, gate, sending
+        self.seen: set[str] = set()
+
+    @property
+    def info(self) -> Any:
+        return self.inner.info
+
+    async def place(self, order: Any) -> Any:
+        if order.client_order_id not in self.seen:
+            self.seen.add(order.client_order_id)
+            self.sending.set()
+            await self.gate.wait()
+        return await self.inner.place(order)
+
+    def __getattr__(self, name: str) -> Any:  # cancel, book, order, fills
+        return getattr(self.inner, name)
+
+
+async def test_two_workers_on_one_plan_release_each_unit_once(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Each replica runs a worker: one that saves an older copy of the plan after the other
+    released units must not write the released count back (the units would go twice)."""
+    rfq, quote = await make_rfq(
+        session,
+        residual=Decimal(30),
+        greeks={"spot": SPOT, "legs": LEG_GREEKS, "factors": FACTORS},
+    )
+    desk = DeskRiskRepository(session)
+    await desk.add(desk_risk_change(quote, rfq, Side.BUY, Decimal(30)))
+    await plan_residual(session, rfq, quote, Side.BUY, Decimal(30), T0, settings=SETTINGS)
+    await session.commit()
+
+    clock = VirtualClock()
+    _, venues = build_simulated_venues(SETTINGS, REFS, clock)
+    gate, sending = asyncio.Event(), asyncio.Event()
+    slow = ExecutionWorker(
+        sessionmaker, [_InFlight(v, gate, sending) for v in venues], SETTINGS, clock
+    )
+    other = ExecutionWorker(sessionmaker, venues, SETTINGS, clock)
+    first = asyncio.create_task(slow.step(clock()))  # stores slice 1's orders, sends them
+    await sending.wait()
+    await other.step(clock())  # recovers them, accounts slice 1, releases it, saves
+    gate.set()
+    await first  # its save, from the copy it loaded before, comes last
+    for _ in range(8):  # the rest of the plan
+        clock.advance(30)
+        await other.step(clock())
     after = await desk.inventory("BTC")
     assert after["BTC:delta"] == pytest.approx(0.0, abs=1e-9)
     assert after["BTC:vega:2026-02-04"] == pytest.approx(0.0, abs=1e-6)
