@@ -21,7 +21,7 @@ from app.execution.planning import Child, PlanState, copy_json
 from app.execution.repository import ExecutionRepository, to_row
 from app.models import ClientQuote, ExecutionPlan, Rfq
 from app.pricing.desk import DeskRiskRepository
-from app.pricing.fills import desk_risk_change
+from app.pricing.fills import options_risk_change
 
 
 class PlanStore(Protocol):
@@ -114,7 +114,8 @@ async def _release_desk_risk(session: AsyncSession, row: ExecutionPlan, plan: Pl
 
     The residual's risk went onto the inventory when the client traded (app.dealers.award); the
     desk executes it on venues the way the client traded, so each complete unit executed moves
-    the inventory back by the package's factors for one unit. The units already released are
+    the inventory back by the package's factors for one unit (its options': the delta hedge of
+    a "vs H" package stays on the desk). The units already released are
     kept in the plan's params, so no unit is released twice (the plan row is locked)."""
     done = Decimal(repr(plan.units_done()))
     released = Decimal(str(row.params.get(RELEASED, "0")))
@@ -130,9 +131,11 @@ async def _release_desk_risk(session: AsyncSession, row: ExecutionPlan, plan: Pl
     )
     if rfq is None or quote is None:  # pragma: no cover - a plan is made for an accepted quote
         return
-    # a venue buy is the desk buying: the same change as a client selling it to the desk
+    # a venue buy is the desk buying: the same change as a client selling it to the desk,
+    # without the hedge of a "vs H" package (the client's coins stay with the desk)
     as_client = Side.SELL if row.side == "buy" else Side.BUY
-    await DeskRiskRepository(session).add(desk_risk_change(quote, rfq, as_client, done - released))
+    change = options_risk_change(quote, rfq, as_client, done - released)
+    await DeskRiskRepository(session).add(change)
 
 
 class MemoryPlanStore:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from app.domain.enums import Side
 from app.models import ClientQuote, Rfq
+from app.pricing.risk import delta_factor
 
 
 def desk_risk_change(
@@ -16,3 +17,19 @@ def desk_risk_change(
     factors: dict[str, float] = quote.greeks.get("factors", {})
     scale = float(quantity / rfq.quantity) * (1.0 if client_side is Side.SELL else -1.0)
     return {k: v * scale for k, v in factors.items()}
+
+
+def options_risk_change(
+    quote: ClientQuote, rfq: Rfq, client_side: Side, quantity: Decimal
+) -> dict[str, float]:
+    """As :func:`desk_risk_change`, for the package's options alone: what a venue trade of
+    the package moves. A package traded "vs H" came with its delta hedge (the client's coins,
+    its factors carry no delta), but venues trade the options without it, so their delta
+    (−``hedge_delta_coins``, the buyer's) moves the inventory too."""
+    change = desk_risk_change(quote, rfq, client_side, quantity)
+    hedge = float(quote.greeks.get("hedge_delta_coins") or 0.0)
+    if hedge:
+        scale = float(quantity / rfq.quantity) * (1.0 if client_side is Side.SELL else -1.0)
+        key = delta_factor(rfq.underlying)
+        change[key] = change.get(key, 0.0) - hedge * scale
+    return change

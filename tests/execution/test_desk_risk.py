@@ -57,6 +57,39 @@ async def test_venue_fills_release_the_residual_risk_once(
     assert after["BTC:vega:2026-02-04"] == pytest.approx(0.0, abs=1e-6)
 
 
+async def test_a_hedged_residual_executed_leaves_the_clients_hedge_coins_on_the_desk(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """ "vs H": the client bought the call spread and sold the desk its delta in coins, so the
+    fill moves no delta; venues sell the desk the options alone, whose delta then shows."""
+    hedged = {"BTC:delta": 0.0, "BTC:vega:2026-02-04": 9_000.0}
+    rfq, quote = await make_rfq(
+        session,
+        residual=Decimal(30),
+        greeks={
+            "spot": SPOT,
+            "legs": LEG_GREEKS,
+            "factors": hedged,
+            "hedge_delta_coins": -40.0,  # the buyer's 250 units are long 40 coins of delta
+        },
+    )
+    desk = DeskRiskRepository(session)
+    await desk.add(desk_risk_change(quote, rfq, Side.BUY, Decimal(30)))
+    await plan_residual(session, rfq, quote, Side.BUY, Decimal(30), T0, settings=SETTINGS)
+    await session.commit()
+    assert (await desk.inventory("BTC")).get("BTC:delta", 0.0) == 0.0
+
+    clock = VirtualClock()
+    _, venues = build_simulated_venues(SETTINGS, REFS, clock)
+    worker = ExecutionWorker(sessionmaker, venues, SETTINGS, clock)
+    for _ in range(7):
+        await worker.step(clock())
+        clock.advance(30)
+    after = await desk.inventory("BTC")
+    assert after["BTC:delta"] == pytest.approx(40.0 * 30 / 250)  # the hedge coins bought
+    assert after["BTC:vega:2026-02-04"] == pytest.approx(0.0, abs=1e-6)
+
+
 class _InFlight:
     """A venue as one worker sees it: its first ``place`` of each order stays in flight until
     ``gate`` opens (latency); everything else goes straight through."""
