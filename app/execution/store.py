@@ -101,7 +101,7 @@ def _params(row: ExecutionPlan, plan: PlanState) -> dict[str, object]:
     """The plan's params to store over the row's, except the units released, which never go
     back: another worker (each replica runs one) may have released more since this copy of
     the plan was loaded, and writing the older count back would release those units again."""
-    params = copy_json(plan.params)
+    params: dict[str, object] = copy_json(plan.params)
     stored = Decimal(str(row.params.get(RELEASED, "0")))
     if stored > Decimal(str(params.get(RELEASED, "0"))):
         params[RELEASED] = str(stored)
