@@ -214,14 +214,20 @@ def _day_of_month(day: int, month: int, as_of: date) -> date | None:
 
 
 def _date_readings(d: date | None, as_of: date) -> list[date]:
-    """Readings of a stated date: a far non-Friday reads first as its nearest Friday."""
+    """Readings of a stated date: a far Thursday or Saturday reads first as the Friday next
+    to it ("27MAR27" is Friday 26 March); any other far non-Friday as either Friday around
+    it, so that the client is asked (a Monday is not moved back three days silently)."""
     if d is None:
         return []
     if d.weekday() == _FRIDAY or (d - as_of).days <= DAILY_LISTING_DAYS:
         return [d]
-    to_friday = (_FRIDAY - d.weekday()) % 7
-    nearest_friday = d + timedelta(days=to_friday if to_friday <= 3 else to_friday - 7)
-    return [nearest_friday, d]
+    after = d + timedelta(days=(_FRIDAY - d.weekday()) % 7)
+    before = after - timedelta(days=7)
+    if (after - d).days == 1:
+        return [after, d]
+    if (d - before).days == 1:
+        return [before, d]
+    return [before, after, d]
 
 
 def _rank(readings: list[date], as_of: date) -> list[date]:

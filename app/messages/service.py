@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import anyio
 import structlog
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,7 +19,7 @@ from app.domain.enums import Direction, Side
 from app.domain.errors import DomainError
 from app.domain.expiries import format_expiry_code
 from app.domain.instruments import format_decimal
-from app.errors import AppError, ServiceUnavailable
+from app.errors import AppError, ServiceUnavailable, validation_summary
 from app.events import unit_of_work
 from app.messages.schemas import Clarification, MessageIn, MessageOut
 from app.metrics import STAGE_LATENCY
@@ -140,9 +141,17 @@ class MessageService:
             out.reply = " ".join(q["question"] for q in questions)
             return
         try:
+            request = _rfq_body(parse["rfq"], body.client or principal.name, None)
+        except ValidationError as exc:  # read, but outside what an RFQ may be (a 1x200 ratio)
+            field, detail = validation_summary(exc.errors())
+            out.action = "rejected"
+            out.error = {"code": "validation_error", "detail": detail, "field": field}
+            out.reply = f"Sorry, I can't quote that: {detail}"
+            return
+        try:
             created = await self.rfqs.create(
                 maker,
-                _rfq_body(parse["rfq"], body.client or principal.name, None),
+                request,
                 principal,
                 channel="chat",
                 conversation_id=body.conversation_id,
@@ -171,17 +180,27 @@ class MessageService:
         parse: dict[str, Any],
         out: MessageOut,
     ) -> None:
+        questions = parse.get("needs_clarification") or []
+        if questions:  # an accept or a pass the model is unsure of is never carried out
+            out.action = "clarify"
+            out.needs_clarification = [Clarification.model_validate(q) for q in questions]
+            out.reply = " ".join(q["question"] for q in questions)
+            return
         async with unit_of_work(maker) as session:
+            # the conversation's latest RFQ only: "mine" answers the last quote shown, never an
+            # older one still live (a forwarded duplicate would otherwise trade it)
             rfq = await session.scalar(
                 select(Rfq)
-                .where(
-                    Rfq.conversation_id == body.conversation_id, Rfq.state == RfqState.QUOTED.value
-                )
-                .order_by(Rfq.created_at.desc())
+                .where(Rfq.conversation_id == body.conversation_id)
+                .order_by(Rfq.created_at.desc(), Rfq.id.desc())
                 .limit(1)
             )
-            if rfq is None:
-                out.reply = "There is no live quote in this conversation."
+            if rfq is None or rfq.state != RfqState.QUOTED.value:
+                out.reply = (
+                    "There is no live quote in this conversation."
+                    if rfq is None or rfq.state != RfqState.QUOTING.value
+                    else "The latest request is still being priced."
+                )
                 return
             rfq_id = rfq.id
             if parse["intent"] == "decline":

@@ -178,8 +178,8 @@ class IntentParser:
         """Canonical parse outputs of ``(text, as_of)`` pairs, one network call."""
         predictions = self.predict([text for text, _ in messages])
         return [
-            normalise(p.intent, p.intent_confidence, p.spans, as_of, self.threshold)
-            for p, (_, as_of) in zip(predictions, messages, strict=True)
+            normalise(p.intent, p.intent_confidence, p.spans, as_of, self.threshold, text)
+            for p, (text, as_of) in zip(predictions, messages, strict=True)
         ]
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:

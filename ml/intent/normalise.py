@@ -80,8 +80,10 @@ _TYPED_STRUCTURES: dict[Tag, dict[OptionType, Structure]] = {
 """Structure families whose option type comes from a separate call/put span, by precedence:
 a "1x2 call spread" is a ratio and a "calendar spread" a calendar, not a vertical spread."""
 _DEFAULT_TYPE = {Tag.CONDOR: OptionType.CALL}
-"""Families with a single template: a condor is a call condor (the desk lists no put condor)."""
+"""Families with a single template: a condor is a call condor (the desk lists no put condor);
+an "iron condor" (puts and calls) is asked back."""
 _IMPLIED_TYPE = {Tag.CALL_SPREAD: OptionType.CALL, Tag.PUT_SPREAD: OptionType.PUT}
+_IRON = re.compile(r"\biron\W*$", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,7 @@ def normalise(
     spans: Sequence[TaggedSpan],
     as_of: date,
     threshold: float,
+    text: str = "",
 ) -> dict[str, Any]:
     """Canonical parse output of one message.
 
@@ -210,6 +213,10 @@ def normalise(
     threshold
         Below this probability, an intent or a span that decides a field is not trusted and
         the field is asked back.
+    text
+        The message, for what the model tags no span of: an accept that states a size
+        ("mine for 50", "half") is asked back, since the parse of an accept carries none and
+        the whole quote would trade.
 
     Returns
     -------
@@ -218,11 +225,21 @@ def normalise(
     """
     out: dict[str, Any]
     if intent is Intent.RFQ:
-        out = _Rfq(spans, as_of, threshold).parse()
+        out = _Rfq(spans, as_of, threshold, text).parse()
     elif intent is Intent.ACCEPT:
         sides = [s for s in spans if s.tag in (Tag.BUY, Tag.SELL)]
         best = max(sides, key=lambda s: s.confidence, default=None)
+        if best is not None and best.confidence < threshold:
+            best = None  # not trusted: the side is asked, or taken from a one-sided quote
         out = {"intent": "accept", "side": None if best is None else str(_SIDE_TAGS[best.tag])}
+        if _states_a_size(text):
+            question = Clarification(
+                "quantity",
+                "Is that for the whole size? From chat I trade the whole quote only; say so, "
+                "or ask for a new price in the size you want.",
+                (),
+            )
+            out["needs_clarification"] = [question.to_json()]
     else:
         out = {"intent": str(intent)}
     if intent_confidence < threshold:
@@ -239,8 +256,11 @@ def normalise(
 class _Rfq:
     """Assembly of one RFQ from its spans, collecting clarifications on the way."""
 
-    def __init__(self, spans: Sequence[TaggedSpan], as_of: date, threshold: float) -> None:
+    def __init__(
+        self, spans: Sequence[TaggedSpan], as_of: date, threshold: float, text: str = ""
+    ) -> None:
         self.spans = sorted(spans, key=lambda s: s.start)
+        self.text = text
         self.as_of = as_of
         self.threshold = threshold
         self.questions: dict[str, Clarification] = {}
@@ -296,8 +316,14 @@ class _Rfq:
         return underlying
 
     def hedge(self, underlying: str | None) -> Decimal | None:
-        values = {v for s in self.of(Tag.HEDGE) if (v := self.strike_value(s, underlying))}
-        if len(values) > 1:
+        values = sorted({v for s in self.of(Tag.HEDGE) if (v := self.strike_value(s, underlying))})
+        if len(values) > 1:  # two references: the delta would be exchanged at which?
+            shown = [json_number(v) for v in values]
+            self.ask(
+                "hedge_reference",
+                f"Which hedge reference: {' or '.join(map(str, shown))}?",
+                shown,
+            )
             return None
         return next(iter(values), None)
 
@@ -373,6 +399,13 @@ class _Rfq:
                 return None
             # A request that names no side asks for a market: both sides are quoted.
             return Side.TWO_WAY
+        if len({s.tag for s in spans}) > 1:  # "buy …, bid?", "buyers of …, 2-way pls"
+            self.ask(
+                "side",
+                "Do you want to buy, sell, or see a two-way price?",
+                [str(s) for s in Side],
+            )
+            return None
         best = max(spans, key=lambda s: s.confidence)
         side = _SIDE_TAGS[best.tag]
         self.check_confidence("side", [best], str(side).replace("_", "-"), [str(side)])
@@ -409,6 +442,15 @@ class _Rfq:
 
     def typed_structure(self, family: Tag, types: set[OptionType]) -> Structure | None:
         by_type = _TYPED_STRUCTURES[family]
+        if any(_IRON.search(self.text[: s.start]) for s in self.of(family)):
+            # "iron condor", "iron fly": puts and calls, which no template here is
+            self.ask(
+                "structure",
+                "Which structure: iron structures (puts and calls) are not quoted as one; "
+                "the calls alone, or the legs one by one?",
+                [str(s) for s in by_type.values()],
+            )
+            return None
         if not types and family in _DEFAULT_TYPE:
             types = {_DEFAULT_TYPE[family]}
         if len(types) != 1:
@@ -443,6 +485,8 @@ class _Rfq:
                 _strike_question(structure, shape.strikes if shape else 1),
                 [json_number(k) for k in strikes],
             )
+        if structure in (Structure.STRANGLE, Structure.RISK_REVERSAL):
+            self.check_put_below_call(structure, underlying)
         exp_spans = self.of(Tag.EXPIRY)
         expiries = self.expiries(exp_spans, shape.expiries if shape else None)
         if structure is None or shape is None or self.questions.keys() & {"structure", "strike"}:
@@ -460,6 +504,32 @@ class _Rfq:
             self.ask(error.field.removesuffix("s").replace("expirie", "expiry"), error.reason)
             return structure, side, quantity, (), expiries is not None
         return structure, side, quantity, legs, expiries is not None
+
+    def check_put_below_call(self, structure: Structure, underlying: str | None) -> None:
+        """The template puts the put on the lower strike; ask back a line that pairs them the
+        other way ("80 put / 60 call strangle"): each option type takes the strike stated
+        just before it (or just after, when none is before)."""
+        strikes = self.of(Tag.STRIKE)
+
+        def paired(kind: Tag) -> Decimal | None:
+            typed = self.of(kind)
+            if len(typed) != 1:
+                return None
+            before = [s for s in strikes if s.start < typed[0].start]
+            after = [s for s in strikes if s.start > typed[0].start]
+            span = before[-1] if before else (after[0] if after else None)
+            return None if span is None else self.strike_value(span, underlying)
+
+        put, call = paired(Tag.PUT), paired(Tag.CALL)
+        if put is not None and call is not None and put > call:
+            name = str(structure).replace("_", " ")
+            low, high = json_number(call), json_number(put)
+            self.ask(
+                "strike",
+                f"A {name} here is the put at the lower strike and the call at the higher: "
+                f"the {low} put and the {high} call?",
+                [low, high],
+            )
 
     # -- custom structures -----------------------------------------------------------------
 
@@ -504,7 +574,25 @@ class _Rfq:
         self.check_confidence("structure", cues, " / ".join(directions), [Structure.CUSTOM.value])
         if self.questions.keys() & {"quantity", "option_type", "strike"}:
             return Structure.CUSTOM, Side.BUY, None, (), True
-        return self.recognised(underlying, legs)
+        structure, side, quantity, built, known = self.recognised(underlying, legs)
+        return structure, self.custom_side(side), quantity, built, known
+
+    def custom_side(self, stated: Side | None) -> Side | None:
+        """The side of legs stated one by one is the way they were stated (the buyer's, or
+        the seller's flipped), unless a side cue says otherwise: "2-way on: buy … and sell …"
+        asks for both sides; a cue for the other side contradicts the legs and is asked."""
+        cues = {_SIDE_TAGS[s.tag] for s in self.of(Tag.BUY, Tag.SELL, Tag.TWO_WAY)}
+        if not cues or cues == {stated}:
+            return stated
+        if cues == {Side.TWO_WAY}:
+            return Side.TWO_WAY
+        self.ask(
+            "side",
+            "Do you want to trade the legs as you stated them, the other way, or see a two-way "
+            "price?",
+            [str(s) for s in Side],
+        )
+        return None
 
     def leg_size(self, spans: Sequence[TaggedSpan]) -> Decimal | None:
         values = set()
@@ -590,6 +678,26 @@ def _common_size(sizes: Sequence[Decimal]) -> Decimal | None:
     if any(s != s.to_integral_value() for s in sizes):
         return None
     return Decimal(math.gcd(*(int(s) for s in sizes)))
+
+
+_SIZE_WORDS = re.compile(r"\b(half|part|partial|partly|some|only|quarter|third|lots?)\b", re.I)
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+_PRICE_BEFORE = re.compile(r"(?:\bat|@)\s*\$?\s*$", re.I)
+
+
+def _states_a_size(text: str) -> bool:
+    """Whether an accept line mentions a size: a fraction word, or a number that is not the
+    price it trades at ("mine at 1250", "done @ 0.0123") nor a coin price (below 1)."""
+    if _SIZE_WORDS.search(text):
+        return True
+    text = re.sub(r"\bx(?=\d)", " ", text, flags=re.I)  # "x50": a size written first
+    for match in _NUMBER.finditer(text):
+        if _PRICE_BEFORE.search(text[: match.start()]):
+            continue
+        if Decimal(match.group().replace(",", "")) < 1:
+            continue
+        return True
+    return False
 
 
 def _expiry_question(text: str, readings: Sequence[date]) -> str:

@@ -156,7 +156,7 @@ class TestExpiryCandidates:
             # a far non-Friday is read first as its nearest Friday (dev set: 27MAR27, 26JUN27)
             ("27MAR27", [date(2027, 3, 26), date(2027, 3, 27)]),
             ("26JUN27", [date(2027, 6, 25), date(2027, 6, 26)]),
-            ("2027-03-29", [date(2027, 3, 26), date(2027, 3, 29)]),
+            ("2027-03-29", [date(2027, 3, 26), date(2027, 4, 2), date(2027, 3, 29)]),  # a Monday
             # month and four-digit year
             ("Dec 2027", [date(2027, 12, 31)]),
             # day and month: on or after as_of

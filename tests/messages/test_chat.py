@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -11,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.keys import Role
 from app.domain.expiries import format_expiry_code
 from app.models import ChatMessage, Rfq
+from ml.intent.labels import Intent, Tag
+from ml.intent.normalise import TaggedSpan, normalise
 from tests.conftest import CI, KeyMaker
 from tests.factories import expiry
 
@@ -100,6 +105,87 @@ async def test_chatter_is_logged_and_nothing_is_done(
     answer = await say(client, await auth(Role.BOT), "c-4", "how was the weekend?")
     assert answer["intent"] == "other"
     assert answer["action"] == "none"
+
+
+async def _quoted(
+    client: httpx.AsyncClient, bot: dict[str, str], conversation: str, size: int
+) -> dict:
+    quoted = await say(client, bot, conversation, f"2-way in {size}x BTC {MONTH} 70/80 call spread")
+    assert quoted["action"] == "quoted", quoted
+    return quoted
+
+
+async def _state(session: AsyncSession, rfq_id: str) -> str | None:
+    session.expunge_all()
+    return await session.scalar(select(Rfq.state).where(Rfq.id == uuid.UUID(rfq_id)))
+
+
+@pytest.mark.parametrize(("intent", "spans"), [("accept", [("SELL", 0.2)]), ("decline", [])])
+async def test_a_follow_up_the_model_is_unsure_of_is_asked_not_done(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    auth: KeyMaker,
+    session: AsyncSession,
+    intent: str,
+    spans: list[tuple[str, float]],
+) -> None:
+    service = app.state.rfqdesk.services["messages"]
+    real = service.parser
+
+    class Unsure:  # the real parser, but its intent head gives the follow-up 0.35
+        version = real.version
+
+        def parse(self, text: str, as_of: date) -> dict:
+            if text != "yours?":
+                return real.parse(text, as_of)
+            tagged = [TaggedSpan(Tag(tag), "yours", 0, p) for tag, p in spans]
+            return normalise(Intent(intent), 0.35, tagged, as_of, 0.5, text)
+
+    service.parser = Unsure()
+    bot = await auth(Role.BOT)
+    quoted = await _quoted(client, bot, "c-unsure", 100)
+    answer = await say(client, bot, "c-unsure", "yours?")
+    assert answer["action"] == "clarify"
+    assert [q["field"] for q in answer["needs_clarification"]] == ["intent"]
+    assert await _state(session, quoted["rfq"]["id"]) == "quoted"
+
+
+async def test_mine_answers_the_latest_quote_only_never_an_older_one(
+    client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
+) -> None:
+    bot = await auth(Role.BOT)
+    older = await _quoted(client, bot, "c-dup", 100)
+    latest = await _quoted(client, bot, "c-dup", 200)
+    assert (await say(client, bot, "c-dup", "mine"))["action"] == "accepted"
+    again = await say(client, bot, "c-dup", "mine")  # the bot forwarded it twice
+    assert again["action"] == "none"
+    assert "no live quote" in again["reply"]
+    assert await _state(session, latest["rfq"]["id"]) == "filled"
+    assert await _state(session, older["rfq"]["id"]) == "quoted"
+
+
+async def test_mine_with_a_size_is_asked_not_filled_in_full(
+    client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
+) -> None:
+    bot = await auth(Role.BOT)
+    quoted = await _quoted(client, bot, "c-part", 100)
+    answer = await say(client, bot, "c-part", "mine for 50")
+    assert answer["action"] == "clarify"
+    assert [q["field"] for q in answer["needs_clarification"]] == ["quantity"]
+    assert await _state(session, quoted["rfq"]["id"]) == "quoted"
+
+
+async def test_legs_read_outside_an_rfqs_limits_are_refused_not_a_500(
+    client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
+) -> None:
+    bot = await auth(Role.BOT)
+    before = await session.scalar(select(func.count()).select_from(Rfq))
+    answer = await say(
+        client, bot, "c-ratio", f"buy 1 BTC {MONTH} 70k calls and sell 200 BTC {MONTH} 80k calls"
+    )
+    assert answer["action"] == "rejected"
+    assert answer["error"]["field"].startswith("legs"), answer["error"]
+    assert await session.scalar(select(func.count()).select_from(Rfq)) == before
 
 
 def test_the_reply_writes_each_leg_with_its_direction_and_ratio() -> None:

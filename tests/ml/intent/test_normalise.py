@@ -28,6 +28,11 @@ def tagged(markup: str, confidence: float = 1.0) -> list[TaggedSpan]:
     return spans
 
 
+def plain(markup: str) -> str:
+    """The line a markup stands for, without its tags."""
+    return re.sub(r"<[A-Z_]+:([^>]+)>", r"\1", markup)
+
+
 def rfq(markup: str, as_of: date = AS_OF, **kwargs: float) -> dict[str, Any]:
     return normalise(
         Intent.RFQ,
@@ -35,6 +40,7 @@ def rfq(markup: str, as_of: date = AS_OF, **kwargs: float) -> dict[str, Any]:
         tagged(markup, kwargs.get("confidence", 0.99)),
         as_of,
         THRESHOLD,
+        plain(markup),
     )
 
 
@@ -154,8 +160,79 @@ class TestCustomLegs:
         }
         assert {leg["expiry"] for leg in body["legs"]} == {"2026-12-25"}
 
+    def test_a_two_way_cue_asks_for_both_sides_of_the_stated_legs(self):
+        out = rfq(
+            "<TWO_WAY:2-way> on: <LEG_BUY:buy> <QTY:100> <UND:BTC> <EXP:Dec> <STK:70k> "
+            "<CALL:calls> and <LEG_SELL:sell> <QTY:100> <UND:BTC> <EXP:Mar> <STK:90k> <CALL:calls>"
+        )
+        assert fields(out) == []
+        body = out["rfq"]
+        assert (body["structure"], body["side"]) == ("custom", "two_way")
+        assert {(leg["strike"], leg["direction"]) for leg in body["legs"]} == {
+            (70000, "buy"),
+            (90000, "sell"),
+        }
+
+    def test_a_side_cue_against_the_stated_legs_is_asked(self):
+        out = rfq(
+            "<LEG_BUY:buy> <QTY:100> <UND:BTC> <EXP:Dec> <STK:70k> <CALL:calls> and "
+            "<LEG_SELL:sell> <QTY:100> <EXP:Mar> <STK:90k> <CALL:calls>, <SELL:bid?>"
+        )
+        assert fields(out) == ["side"]
+        assert out["rfq"]["side"] is None
+
 
 class TestClarifications:
+    @pytest.mark.parametrize(
+        "cues", ["<BUY:buy> {line}, <SELL:bid?>", "<BUY:we're buyers of> {line}, <TWO_WAY:2-way>"]
+    )
+    def test_contradictory_side_cues_are_asked(self, cues):
+        out = rfq(cues.format(line="<QTY:100> <UND:BTC> <EXP:Dec> <STK:70k> <CALL:calls>"))
+        assert fields(out) == ["side"]
+        assert out["needs_clarification"][0]["candidates"] == ["buy", "sell", "two_way"]
+
+    def test_two_hedge_references_are_asked(self):
+        out = rfq(
+            "<BUY:buy> <QTY:100> <UND:BTC> <EXP:Dec> <STK:70k> <CALL:calls> vs <HEDGE:64.5k> "
+            "ref <HEDGE:65k>"
+        )
+        assert fields(out) == ["hedge_reference"]
+        assert out["needs_clarification"][0]["candidates"] == [64500, 65000]
+        assert out["rfq"]["hedge_reference"] is None
+
+    def test_an_iron_condor_is_not_read_as_four_calls(self):
+        out = rfq(
+            "<BUY:buy> <QTY:100> <UND:BTC> <EXP:Dec> <STK:50>/<STK:60>/<STK:80>/<STK:90> iron "
+            "<CONDOR:condor>"
+        )
+        assert fields(out) == ["structure"]
+        assert out["rfq"]["legs"] == []
+
+    @pytest.mark.parametrize("structure", ["<STRANGLE:strangle>", "<RR:risk reversal>"])
+    def test_a_put_stated_above_the_call_is_asked(self, structure):
+        out = rfq(
+            f"<BUY:buy> <QTY:100> <UND:BTC> <EXP:Dec> <STK:80> <PUT:put> / <STK:60> "
+            f"<CALL:call> {structure}"
+        )
+        assert fields(out) == ["strike"]
+        assert out["needs_clarification"][0]["candidates"] == [60000, 80000]
+
+    def test_a_put_stated_below_the_call_is_the_template(self):
+        out = rfq(
+            "<BUY:buy> <QTY:100> <UND:BTC> <EXP:Dec> <PUT:put> <STK:60> / <CALL:call> <STK:80> "
+            "<STRANGLE:strangle>"
+        )
+        assert fields(out) == []
+        assert {(leg["option_type"], leg["strike"]) for leg in out["rfq"]["legs"]} == {
+            ("put", 60000),
+            ("call", 80000),
+        }
+
+    def test_a_monday_is_asked_between_the_fridays_around_it(self):
+        out = rfq("<BUY:buy> <QTY:100> <UND:BTC> <EXP:21DEC26> <STK:70k> <CALL:calls>")
+        assert fields(out) == ["expiry"]
+        assert out["needs_clarification"][0]["candidates"] == ["2026-12-18", "2026-12-25"]
+
     def test_missing_size_asks_in_contracts(self):
         out = rfq("<TWO_WAY:2-way> in <UND:BTC> <EXP:Dec> <STK:70k> <CALL:calls>")
         assert out["needs_clarification"] == [
@@ -231,6 +308,32 @@ class TestFollowUps:
     def test_accept_side(self, tag, side):
         out = normalise(Intent.ACCEPT, 0.99, [TaggedSpan(tag, "x", 0)], AS_OF, THRESHOLD)
         assert out == {"intent": "accept", "side": side}
+
+    def test_an_unsure_accept_side_is_not_used(self):
+        spans = [TaggedSpan(Tag.SELL, "bought", 0, 0.2)]
+        out = normalise(Intent.ACCEPT, 0.99, spans, AS_OF, THRESHOLD, "bought")
+        assert out == {"intent": "accept", "side": None}
+
+    @pytest.mark.parametrize(
+        ("text", "asked"),
+        [
+            ("mine for 50", True),
+            ("half mine", True),
+            ("yours for half", True),
+            ("lift 30", True),
+            ("x50 mine", True),
+            ("mine", False),
+            ("mine at 0.0123", False),
+            ("done @ 1250", False),
+            ("sure, mine thx", False),
+        ],
+    )
+    def test_an_accept_stating_a_size_is_asked(self, text, asked):
+        out = normalise(
+            Intent.ACCEPT, 0.99, [TaggedSpan(Tag.BUY, "mine", 0)], AS_OF, THRESHOLD, text
+        )
+        assert fields(out) == (["quantity"] if asked else [])
+        assert out["side"] == "buy"
 
     def test_accept_without_side(self):
         assert normalise(Intent.ACCEPT, 0.99, [], AS_OF, THRESHOLD) == {
