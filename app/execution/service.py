@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,8 +37,13 @@ async def plan_residual(
     now: datetime,
     *,
     settings: ExecutionSettings | None = None,
-) -> ExecutionPlan:
+) -> ExecutionPlan | None:
     """Make and store (flush only) the plan that works an accepted RFQ's residual.
+
+    Venues trade whole lots (``settings.lot_size`` contracts; a leg trades units × ratio), so
+    the plan works the residual rounded down to whole lots; what is left under a lot stays on
+    the desk's inventory (``params["unexecuted_units"]``), and a residual under one lot gets
+    no plan at all.
 
     Parameters
     ----------
@@ -62,9 +67,9 @@ async def plan_residual(
 
     Returns
     -------
-    ExecutionPlan
+    ExecutionPlan or None
         The new plan in state ``working`` (or the RFQ's existing plan: accepting twice never
-        makes two).
+        makes two); None when the residual is less than one lot.
     """
     settings = settings or ExecutionSettings()
     desk_side = side.value if isinstance(side, Side) else str(side)
@@ -79,15 +84,21 @@ async def plan_residual(
     legs = await repo.legs(rfq.id)
     if not legs:
         raise Unprocessable("the RFQ has no legs to trade", field="legs")
+    lot = settings.lot_size
+    executable = (quantity / lot).to_integral_value(ROUND_DOWN) * lot
+    if executable <= 0:
+        log.warning("residual_under_a_lot", rfq_id=str(rfq.id), quantity=str(quantity))
+        return None
     specs = leg_specs(
         [(leg.instrument, leg.ratio, leg.direction) for leg in legs], quote.greeks or {}, desk_side
     )
     try:
-        params, schedule = new_plan(specs, quantity, now, settings, underlying=rfq.underlying)
+        params, schedule = new_plan(specs, executable, now, settings, underlying=rfq.underlying)
     except (QuantError, ValueError) as exc:
         raise Unprocessable(f"cannot plan the residual: {exc}", field="execution") from exc
     spot = (quote.greeks or {}).get("spot")
     params["spot_usd"] = float(spot) if spot else None
+    params["unexecuted_units"] = str(quantity - executable)  # under a lot: kept by the desk
     arrival = None
     if all(s.arrival_price_coin is not None for s in specs):
         per_unit = sum(
@@ -101,7 +112,7 @@ async def plan_residual(
             created_at=now,
             state="working",
             side=desk_side,
-            quantity=quantity,
+            quantity=executable,
             arrival_price_coin=arrival,
             params=params,
             schedule=schedule,
@@ -112,7 +123,8 @@ async def plan_residual(
         plan_id=str(plan.id),
         rfq_id=str(rfq.id),
         side=desk_side,
-        quantity=str(quantity),
+        quantity=str(executable),
+        unexecuted=str(quantity - executable),
         expected_cost_coin=params["predicted"]["expected_cost_coin"],
     )
     return plan

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.domain.enums import Side
 from app.execution.config import ExecutionSettings
-from app.execution.service import ExecutionWorker, plan_residual
+from app.execution.service import ExecutionWorker, get_plan, plan_residual
 from app.execution.venues import build_simulated_venues
 from app.pricing.desk import DeskRiskRepository
 from app.pricing.fills import desk_risk_change
@@ -88,6 +88,32 @@ async def test_a_hedged_residual_executed_leaves_the_clients_hedge_coins_on_the_
     after = await desk.inventory("BTC")
     assert after["BTC:delta"] == pytest.approx(40.0 * 30 / 250)  # the hedge coins bought
     assert after["BTC:vega:2026-02-04"] == pytest.approx(0.0, abs=1e-6)
+
+
+async def test_a_residual_of_part_lots_completes_and_the_part_lot_stays_on_the_desk(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    residual = Decimal("30.05")  # the venues trade 0.1 lots
+    rfq, quote = await make_rfq(
+        session, residual=residual, greeks={"spot": SPOT, "legs": LEG_GREEKS, "factors": FACTORS}
+    )
+    desk = DeskRiskRepository(session)
+    await desk.add(desk_risk_change(quote, rfq, Side.BUY, residual))
+    plan = await plan_residual(session, rfq, quote, Side.BUY, residual, T0, settings=SETTINGS)
+    assert plan is not None
+    await session.commit()
+    clock = VirtualClock()
+    _, venues = build_simulated_venues(SETTINGS, REFS, clock)
+    worker = ExecutionWorker(sessionmaker, venues, SETTINGS, clock)
+    for _ in range(7):
+        await worker.step(clock())
+        clock.advance(30)
+    async with sessionmaker() as s:
+        done = await get_plan(s, plan.id)
+    assert done.state == "completed"
+    assert done.filled() == [Decimal("30.0"), Decimal("30.0")]
+    after = await desk.inventory("BTC")
+    assert after["BTC:delta"] == pytest.approx(-40.0 * 0.05 / 250)  # the 0.05 kept
 
 
 class _InFlight:

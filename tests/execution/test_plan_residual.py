@@ -72,3 +72,22 @@ async def test_refuses_two_way_and_nothing(session: AsyncSession, side: Side, qt
     rfq, quote = await make_rfq(session)
     with pytest.raises(Unprocessable):
         await plan_residual(session, rfq, quote, side, qty, T0, settings=SETTINGS)
+
+
+async def test_the_plan_works_whole_lots_and_leaves_the_rest_to_the_desk(
+    session: AsyncSession,
+) -> None:
+    rfq, quote = await make_rfq(session, residual=Decimal("30.05"))
+    plan = await plan_residual(
+        session, rfq, quote, Side.BUY, Decimal("30.05"), T0, settings=SETTINGS
+    )
+    assert plan is not None
+    assert plan.quantity == Decimal("30.0")
+    assert Decimal(plan.params["unexecuted_units"]) == Decimal("0.05")
+    assert plan.schedule[-1]["target_units"] == 30.0
+
+
+async def test_a_residual_under_one_lot_gets_no_plan(session: AsyncSession) -> None:
+    rfq, quote = await make_rfq(session, residual=Decimal("0.05"))
+    assert await plan_residual(session, rfq, quote, Side.BUY, Decimal("0.05"), T0) is None
+    assert (await session.scalars(select(ExecutionPlan))).all() == []
