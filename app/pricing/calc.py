@@ -110,7 +110,14 @@ def compute_quote(
     factors = package_factors(
         snap.underlying, expiries, n, risk.leg_deltas, vega_pt, hedged=hedge_reference is not None
     )
-    keys = sorted(set(factors) | {k for k in inventory if factor_underlying(k) == snap.underlying})
+    # the desk's factors of this underlying, but the vega of expiries already past: those
+    # options are gone (the inventory keeps the row until it is moved again)
+    held = {
+        k
+        for k in inventory
+        if factor_underlying(k) == snap.underlying and not _expired_vega(snap, k)
+    }
+    keys = sorted(set(factors) | held)
     x = np.array([factors.get(k, 0.0) for k in keys])
     q = np.array([inventory.get(k, 0.0) for k in keys])
     t_by_factor = {k: _factor_t(snap, k) for k in keys if ":vega:" in k}
@@ -234,6 +241,17 @@ def _factor_t(snap: MarketSnapshot, factor: str) -> float:
     """Years to the expiry of a vega factor; 0 once it has expired (the risk is gone)."""
     expiry = date.fromisoformat(factor.rsplit(":", 1)[1])
     return snap.t_years(expiry) if expiry_datetime(expiry) > snap.as_of else 0.0
+
+
+def _expired_vega(snap: MarketSnapshot, factor: str) -> bool:
+    """Whether a factor is the vega of an expiry already past."""
+    if ":vega:" not in factor:
+        return False
+    try:
+        expiry = date.fromisoformat(factor.rsplit(":", 1)[1])
+    except ValueError:
+        return False
+    return expiry_datetime(expiry) <= snap.as_of
 
 
 def _limit_breach(keys: Sequence[str], after: FloatArray, params: QuoteParams) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -156,3 +156,18 @@ def test_risk_limit_refuses_the_side_that_would_breach_it() -> None:
     assert calc.bid is None  # buying more vega would breach
     assert "vega" in calc.refused["bid"]
     assert calc.ask is not None  # selling vega reduces the risk
+
+
+def test_the_vega_of_an_expiry_already_past_neither_skews_nor_counts_to_the_limits() -> None:
+    """Those options have expired: a row the inventory still holds for them is no risk."""
+    past = vega_factor("BTC", (AS_OF - timedelta(days=4)).date())
+    base = quote(STRADDLE)
+    for held in (1_990_000.0, 500_000.0):
+        calc = quote(STRADDLE, inventory={past: held})
+        assert calc.refused == {}
+        for side in ("bid", "ask"):
+            mine, plain = getattr(calc, side), getattr(base, side)
+            assert mine.explanation["inventory_skew_usd"] == 0.0
+            assert mine.price_coin == plain.price_coin
+    live = quote(STRADDLE, inventory={vega_factor("BTC", DEC): 500_000.0})
+    assert live.bid.explanation["inventory_skew_usd"] != 0.0  # the same size, live, does
