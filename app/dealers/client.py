@@ -53,11 +53,18 @@ class CircuitBreakers:
             )
 
 
+#: a dealer given less than this to answer (the desk itself was late: its own queue ate the
+#: deadline) is not blamed by its circuit breaker for timing out, nor asked at all under
+#: NOT_SENT_BELOW_S
+FAIR_TIMEOUT_S = 0.1
+NOT_SENT_BELOW_S = 0.01
+
+
 @dataclass(frozen=True)
 class CallResult:
     """How one quote request went: answered (quote or decline), pending (202), or failed."""
 
-    status: str  # "answered" | "declined" | "pending" | "error" | "timeout"
+    status: str  # "answered" | "declined" | "pending" | "error" | "timeout" | "not_sent"
     answer: DealerAnswer | None = None
     raw: dict[str, Any] | None = None
     error: str | None = None
@@ -73,6 +80,8 @@ class DealerClient:
     async def send(
         self, dealer_id: uuid.UUID, url: str, secret: str, message: dict[str, Any], timeout_s: float
     ) -> CallResult:
+        if timeout_s < NOT_SENT_BELOW_S:  # nothing the dealer could answer in
+            return CallResult("not_sent", error="not sent: the deadline had passed at the desk")
         body = json.dumps(message, separators=(",", ":"), default=str).encode()
         started = time.perf_counter()
         try:
@@ -83,7 +92,8 @@ class DealerClient:
                 timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 1.0)),
             )
         except (TimeoutError, httpx.TimeoutException):
-            self.breakers.record(dealer_id, ok=False)
+            if timeout_s >= FAIR_TIMEOUT_S:  # short of that, the desk was late, not the dealer
+                self.breakers.record(dealer_id, ok=False)
             return CallResult(
                 "timeout",
                 error="no answer before the deadline",

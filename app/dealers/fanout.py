@@ -210,8 +210,9 @@ class DealerFanout:
             return {}
         started = time.perf_counter()
         async with self.answers.watching(rfq_id) as watch:
-            # after the watch is set up (the first one may wait for the subscription)
-            timeout_s = max(0.001, (deadline - datetime.now(deadline.tzinfo)).total_seconds())
+            # after the watch is set up (the first one may wait for the subscription); none
+            # left: the requests are not sent (DealerClient.send)
+            timeout_s = max(0.0, (deadline - datetime.now(deadline.tzinfo)).total_seconds())
             calls = [
                 self.client.send(p.dealer_id, p.url, p.secret, p.message, timeout_s)
                 for p in planned
@@ -265,6 +266,8 @@ class DealerFanout:
                 # decided meanwhile (a quote posted back, which stands and may cover the client
                 # quote, or closed with the RFQ): a failed or declining reply does not undo it
                 pass
+            elif result.status == "not_sent":  # the desk was late: the dealer was never asked
+                req.outcome, req.error, req.sent_at = SKIPPED, result.error, None
             elif result.status == "declined":
                 req.outcome = "declined"
             elif result.status == "error":
@@ -276,7 +279,7 @@ class DealerFanout:
         if self.models is not None:
             names = await self._names(session, {r.dealer_id for r in requests})
             for req in requests:
-                if req.id in results:
+                if req.id in results and results[req.id].status != "not_sent":
                     answered = req.outcome == "quoted"
                     latency = results[req.id].latency_ms / 1000 if answered else None
                     self.models.store.observe_dealer_response(

@@ -253,3 +253,27 @@ class TestPerLegPrices:
         session.expunge_all()
         quotes = await session.scalars(select(DealerQuote).where(DealerQuote.rfq_id == rid))
         assert len(quotes.all()) == 1  # the one attached above
+
+
+async def test_a_request_never_sent_for_lack_of_time_is_skipped_not_unanswered(
+    app: FastAPI, client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
+) -> None:
+    rfq, _, _ = await _quoted_with_dealers(client, auth, session, "buy", [("0.001", "10")])
+    rid = uuid.UUID(rfq["id"])
+    req = (await session.scalars(select(DealerRequest).where(DealerRequest.rfq_id == rid))).one()
+    req.outcome, req.first_quote_at = "pending", None
+    await session.execute(
+        update(DealerQuote).where(DealerQuote.rfq_id == rid).values(status="withdrawn")
+    )
+    await session.commit()
+    loaded = await RfqRepository(session).get(rid)
+    assert loaded is not None
+    late = CallResult("not_sent", error="not sent: the deadline had passed at the desk")
+    await app.state.rfqdesk.services["rfq"].fanout.collect(
+        session, loaded, {req.id: late}, loaded.created_at
+    )
+    await session.commit()
+    session.expunge_all()
+    req = (await session.scalars(select(DealerRequest).where(DealerRequest.rfq_id == rid))).one()
+    assert (req.outcome, req.sent_at) == ("skipped", None)
+    assert "deadline had passed" in (req.error or "")
