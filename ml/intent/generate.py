@@ -234,6 +234,8 @@ _SIDE_PREFIX: dict[Side, tuple[str, ...]] = {
         "[what's your ask] on", "[we're a buyer of]", "[lifting]", "[paying up for]",
         "[we'll buy]", "[bidding for]", "[client would buy]", "[rfq to buy]",
         "[what's your offer for]", "[client needs to buy]", "[where would you offer]",
+        "[we bid]", "[i bid]", "[we're bidding]", "[we'd bid]", "[client bids]",
+        "[we bid for]", "[happy to bid]",
     ),
     Side.SELL: (
         "[sell]", "[selling]", "[we sell]", "[i sell]", "[client sells]", "[looking to sell]",
@@ -248,6 +250,8 @@ _SIDE_PREFIX: dict[Side, tuple[str, ...]] = {
         "[have a seller of]", "[got a seller in]", "[we're a seller of]", "[we'll sell]",
         "[offering]", "[client would sell]", "[rfq to sell]", "[how much would you pay for]",
         "[what's your bid for]", "[client needs to sell]", "[how much would you bid for]",
+        "[we offer]", "[i offer]", "[we'd offer]", "[client offers]", "[we can offer]",
+        "[happy to offer]",
     ),
     Side.TWO_WAY: (
         "[2-way] in", "[2 way]", "[2way] on", "[two-way] in", "[two way price] on", "[px] on",
@@ -1066,7 +1070,8 @@ _ACCEPT: dict[Side | None, tuple[str, ...]] = {
         "sure, [mine]", "[lift] pls", "[lifting your offer]", "we [pay] your offer", "[mine] 👍",
         "ok [we buy at your offer]", "[we'll lift]", "[happy to buy] there", "go [mine]",
         "trade, [we buy]", "yep [mine]", "[i'll pay] it", "[you sold]", "[mine] at {p}",
-        "[lift] at {p}", "[we buy] at {p}", "done, [we pay] {p}",
+        "[lift] at {p}", "[we buy] at {p}", "done, [we pay] {p}", "[bought]", "[we bought]",
+        "[i bought]", "[bought] thx", "ok [bought]", "[bought them]", "[bought it]",
     ),
     Side.SELL: (
         "[yours]", "[yours]!", "[yours] thx", "[yours] ty", "ok [yours]", "[yours], thanks",
@@ -1078,7 +1083,8 @@ _ACCEPT: dict[Side | None, tuple[str, ...]] = {
         "[yours] mate", "sure, [yours]", "[hit] pls", "[hitting your bid]", "[yours] 👍",
         "ok [we sell to your bid]", "[we'll hit]", "go [yours]", "trade, [we sell]", "yep [yours]",
         "[you bought]", "[give] it", "[yours] at {p}", "[hit] at {p}", "[we sell] at {p}",
-        "done, [we sell] at {p}",
+        "done, [we sell] at {p}", "[we sold]", "[i sold]", "[sold] thx", "ok [sold]",
+        "[sold them]", "[sold it]",
     ),
     None: (
         "done", "done!", "ok done", "deal", "trade", "let's trade", "confirmed", "agreed, done",

@@ -48,6 +48,24 @@ def test_output_is_plain_canonical_json(parser):
     assert out["rfq"]["hedge_reference"] == 64500
 
 
+@pytest.mark.parametrize(
+    ("text", "side"),
+    [
+        ("we bid 100 BTC Dec 70k calls", "buy"),  # the client bids: it buys
+        ("we offer 100 BTC Dec 70k calls", "sell"),
+        ("bid for 100 BTC Dec 70k calls", "sell"),  # asks the desk for a bid: it sells
+        ("we're bidding for 50 ETH Mar 3000 puts", "buy"),
+    ],
+)
+def test_who_bids_and_who_offers(parser, text, side):
+    assert parser.parse(text, AS_OF)["rfq"]["side"] == side
+
+
+@pytest.mark.parametrize(("text", "side"), [("bought", "buy"), ("sold", "sell"), ("mine", "buy")])
+def test_an_accept_in_the_past_tense_is_the_clients_side(parser, text, side):
+    assert parser.parse(text, AS_OF) == {"intent": "accept", "side": side}
+
+
 def test_a_line_without_size_gets_a_question(parser):
     out = parser.parse("can you show me ETH Mar 3000 puts", AS_OF)
     assert out["intent"] == "rfq"
