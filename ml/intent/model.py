@@ -108,8 +108,13 @@ class IntentParser:
         version: str,
         threshold: float,
         manifest: dict[str, Any] | None = None,
+        one_line_at_a_time: bool = False,
     ) -> None:
         model.eval()  # type: ignore[no-untyped-call]
+        # int8 with dynamic activation scales: a scale is taken over the whole input, padding
+        # and the other lines included, so a batch would read a line otherwise than the
+        # service (one line per call) does; metrics must be what is served
+        self.one_line_at_a_time = one_line_at_a_time
         self.model = model
         self.tokenizer = tokenizer
         self.threshold = threshold
@@ -168,6 +173,7 @@ class IntentParser:
             version=manifest["version"],
             threshold=manifest["confidence_threshold"],
             manifest=manifest,
+            one_line_at_a_time=quantize,
         )
 
     def parse(self, text: str, as_of: date) -> dict[str, Any]:
@@ -184,6 +190,11 @@ class IntentParser:
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Intents and tagged spans of messages, before normalisation."""
+        if self.one_line_at_a_time and len(texts) > 1:
+            return [p for text in texts for p in self._predict([text])]
+        return self._predict(texts)
+
+    def _predict(self, texts: Sequence[str]) -> list[Prediction]:
         if not texts:
             return []
         encoded = self.tokenizer(

@@ -332,6 +332,7 @@ def train(
         BertTokenizer.from_pretrained(hf, local_files_only=True),
         version=version,
         threshold=config.confidence_threshold,
+        one_line_at_a_time=True,
     )
     metrics = {
         "heldout_synthetic": evaluate_parser(

@@ -66,6 +66,16 @@ def test_an_accept_in_the_past_tense_is_the_clients_side(parser, text, side):
     assert parser.parse(text, AS_OF) == {"intent": "accept", "side": side}
 
 
+def test_a_line_reads_the_same_alone_or_in_a_batch(parser):
+    """Scored as served: int8 activation scales are taken per input, so a batch (padding and
+    neighbours included) would read a line otherwise than the service does."""
+    lines = [
+        ("send it", AS_OF),
+        ("2-way in 100x BTC Dec 70/80 call spread vs 64.5k please, and the Mar 90k calls", AS_OF),
+    ]
+    assert parser.parse_batch(lines) == [parser.parse(text, as_of) for text, as_of in lines]
+
+
 def test_a_line_without_size_gets_a_question(parser):
     out = parser.parse("can you show me ETH Mar 3000 puts", AS_OF)
     assert out["intent"] == "rfq"
