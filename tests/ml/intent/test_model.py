@@ -74,6 +74,9 @@ def test_a_line_reads_the_same_alone_or_in_a_batch(parser):
         ("2-way in 100x BTC Dec 70/80 call spread vs 64.5k please, and the Mar 90k calls", AS_OF),
     ]
     assert parser.parse_batch(lines) == [parser.parse(text, as_of) for text, as_of in lines]
+    texts = [text for text, _ in lines]
+    alone = [parser.predict([text])[0] for text in texts]
+    assert parser.predict(texts) == alone  # the same probabilities, to the bit
 
 
 def test_a_line_without_size_gets_a_question(parser):
