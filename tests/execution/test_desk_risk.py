@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -24,34 +25,46 @@ SETTINGS = ExecutionSettings(sim_sleep_latency=False, horizon_s=120, n_slices=4)
 FACTORS = {"BTC:delta": 40.0, "BTC:vega:2026-02-04": 9_000.0}
 
 
+async def _residual_on_the_desk(
+    session: AsyncSession, residual: Decimal, **greeks: object
+) -> tuple[DeskRiskRepository, uuid.UUID]:
+    """What the award does when dealers leave ``residual`` of the client's 250 uncovered: the
+    residual's risk onto the inventory, and its plan (committed). The desk and the plan's id."""
+    rfq, quote = await make_rfq(
+        session,
+        residual=residual,
+        greeks={"spot": SPOT, "legs": LEG_GREEKS, "factors": FACTORS} | greeks,
+    )
+    desk = DeskRiskRepository(session)
+    await desk.add(desk_risk_change(quote, rfq, Side.BUY, residual))
+    plan = await plan_residual(session, rfq, quote, Side.BUY, residual, T0, settings=SETTINGS)
+    assert plan is not None
+    await session.commit()
+    return desk, plan.id
+
+
+async def _work(worker: ExecutionWorker, clock: VirtualClock, steps: int) -> None:
+    for _ in range(steps):
+        await worker.step(clock())
+        clock.advance(30)
+
+
 async def test_venue_fills_release_the_residual_risk_once(
     session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    rfq, quote = await make_rfq(
-        session,
-        residual=Decimal(30),
-        greeks={"spot": SPOT, "legs": LEG_GREEKS, "factors": FACTORS},
-    )
-    # what the award does when dealers leave 30 of the client's 250 uncovered
-    desk = DeskRiskRepository(session)
-    await desk.add(desk_risk_change(quote, rfq, Side.BUY, Decimal(30)))
-    await plan_residual(session, rfq, quote, Side.BUY, Decimal(30), T0, settings=SETTINGS)
-    await session.commit()
+    desk, _ = await _residual_on_the_desk(session, Decimal(30))
     before = await desk.inventory("BTC")
     assert before["BTC:delta"] == pytest.approx(-40.0 * 30 / 250)
 
     clock = VirtualClock()
     _, venues = build_simulated_venues(SETTINGS, REFS, clock)
     worker = ExecutionWorker(sessionmaker, venues, SETTINGS, clock)
-    await worker.step(clock())
-    clock.advance(30)
+    await _work(worker, clock, 1)
     partway = await desk.inventory("BTC")
     # one slice done: some, not all, of the short residual bought back
     assert before["BTC:delta"] < partway["BTC:delta"] < 0.0
 
-    for _ in range(6):  # the remaining slices, then steps with nothing left to do
-        await worker.step(clock())
-        clock.advance(30)
+    await _work(worker, clock, 6)  # the remaining slices, then steps with nothing left to do
     after = await desk.inventory("BTC")
     assert after["BTC:delta"] == pytest.approx(0.0, abs=1e-9)
     assert after["BTC:vega:2026-02-04"] == pytest.approx(0.0, abs=1e-6)
@@ -62,29 +75,17 @@ async def test_a_hedged_residual_executed_leaves_the_clients_hedge_coins_on_the_
 ) -> None:
     """ "vs H": the client bought the call spread and sold the desk its delta in coins, so the
     fill moves no delta; venues sell the desk the options alone, whose delta then shows."""
-    hedged = {"BTC:delta": 0.0, "BTC:vega:2026-02-04": 9_000.0}
-    rfq, quote = await make_rfq(
+    desk, _ = await _residual_on_the_desk(
         session,
-        residual=Decimal(30),
-        greeks={
-            "spot": SPOT,
-            "legs": LEG_GREEKS,
-            "factors": hedged,
-            "hedge_delta_coins": -40.0,  # the buyer's 250 units are long 40 coins of delta
-        },
+        Decimal(30),
+        factors={"BTC:delta": 0.0, "BTC:vega:2026-02-04": 9_000.0},
+        hedge_delta_coins=-40.0,  # the buyer's 250 units are long 40 coins of delta
     )
-    desk = DeskRiskRepository(session)
-    await desk.add(desk_risk_change(quote, rfq, Side.BUY, Decimal(30)))
-    await plan_residual(session, rfq, quote, Side.BUY, Decimal(30), T0, settings=SETTINGS)
-    await session.commit()
     assert (await desk.inventory("BTC")).get("BTC:delta", 0.0) == 0.0
 
     clock = VirtualClock()
     _, venues = build_simulated_venues(SETTINGS, REFS, clock)
-    worker = ExecutionWorker(sessionmaker, venues, SETTINGS, clock)
-    for _ in range(7):
-        await worker.step(clock())
-        clock.advance(30)
+    await _work(ExecutionWorker(sessionmaker, venues, SETTINGS, clock), clock, 7)
     after = await desk.inventory("BTC")
     assert after["BTC:delta"] == pytest.approx(40.0 * 30 / 250)  # the hedge coins bought
     assert after["BTC:vega:2026-02-04"] == pytest.approx(0.0, abs=1e-6)
@@ -93,23 +94,12 @@ async def test_a_hedged_residual_executed_leaves_the_clients_hedge_coins_on_the_
 async def test_a_residual_of_part_lots_completes_and_the_part_lot_stays_on_the_desk(
     session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    residual = Decimal("30.05")  # the venues trade 0.1 lots
-    rfq, quote = await make_rfq(
-        session, residual=residual, greeks={"spot": SPOT, "legs": LEG_GREEKS, "factors": FACTORS}
-    )
-    desk = DeskRiskRepository(session)
-    await desk.add(desk_risk_change(quote, rfq, Side.BUY, residual))
-    plan = await plan_residual(session, rfq, quote, Side.BUY, residual, T0, settings=SETTINGS)
-    assert plan is not None
-    await session.commit()
+    desk, plan_id = await _residual_on_the_desk(session, Decimal("30.05"))  # 0.1 lots
     clock = VirtualClock()
     _, venues = build_simulated_venues(SETTINGS, REFS, clock)
-    worker = ExecutionWorker(sessionmaker, venues, SETTINGS, clock)
-    for _ in range(7):
-        await worker.step(clock())
-        clock.advance(30)
+    await _work(ExecutionWorker(sessionmaker, venues, SETTINGS, clock), clock, 7)
     async with sessionmaker() as s:
-        done = await get_plan(s, plan.id)
+        done = await get_plan(s, plan_id)
     assert done.state == "completed"
     assert done.filled() == [Decimal("30.0"), Decimal("30.0")]
     after = await desk.inventory("BTC")
@@ -144,16 +134,7 @@ async def test_two_workers_on_one_plan_release_each_unit_once(
 ) -> None:
     """Each replica runs a worker: one that saves an older copy of the plan after the other
     released units must not write the released count back (the units would go twice)."""
-    rfq, quote = await make_rfq(
-        session,
-        residual=Decimal(30),
-        greeks={"spot": SPOT, "legs": LEG_GREEKS, "factors": FACTORS},
-    )
-    desk = DeskRiskRepository(session)
-    await desk.add(desk_risk_change(quote, rfq, Side.BUY, Decimal(30)))
-    await plan_residual(session, rfq, quote, Side.BUY, Decimal(30), T0, settings=SETTINGS)
-    await session.commit()
-
+    desk, _ = await _residual_on_the_desk(session, Decimal(30))
     clock = VirtualClock()
     _, venues = build_simulated_venues(SETTINGS, REFS, clock)
     gate, sending = asyncio.Event(), asyncio.Event()
@@ -166,9 +147,8 @@ async def test_two_workers_on_one_plan_release_each_unit_once(
     await other.step(clock())  # recovers them, accounts slice 1, releases it, saves
     gate.set()
     await first  # its save, from the copy it loaded before, comes last
-    for _ in range(8):  # the rest of the plan
-        clock.advance(30)
-        await other.step(clock())
+    clock.advance(30)
+    await _work(other, clock, 8)  # the rest of the plan
     after = await desk.inventory("BTC")
     assert after["BTC:delta"] == pytest.approx(0.0, abs=1e-9)
     assert after["BTC:vega:2026-02-04"] == pytest.approx(0.0, abs=1e-6)

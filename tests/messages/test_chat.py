@@ -115,6 +115,18 @@ async def _quoted(
     return quoted
 
 
+async def _asked_not_done(
+    client: httpx.AsyncClient, bot: dict[str, str], session: AsyncSession, line: str, field: str
+) -> None:
+    """A quote, then ``line``: a question about ``field``, and the RFQ still quoted."""
+    conversation = f"c-{uuid.uuid4().hex[:8]}"
+    quoted = await _quoted(client, bot, conversation, 100)
+    answer = await say(client, bot, conversation, line)
+    assert answer["action"] == "clarify"
+    assert [q["field"] for q in answer["needs_clarification"]] == [field]
+    assert await _state(session, quoted["rfq"]["id"]) == "quoted"
+
+
 async def _state(session: AsyncSession, rfq_id: str) -> str | None:
     session.expunge_all()
     return await session.scalar(select(Rfq.state).where(Rfq.id == uuid.UUID(rfq_id)))
@@ -142,12 +154,7 @@ async def test_a_follow_up_the_model_is_unsure_of_is_asked_not_done(
             return normalise(Intent(intent), 0.35, tagged, as_of, 0.5, text)
 
     service.parser = Unsure()
-    bot = await auth(Role.BOT)
-    quoted = await _quoted(client, bot, "c-unsure", 100)
-    answer = await say(client, bot, "c-unsure", "yours?")
-    assert answer["action"] == "clarify"
-    assert [q["field"] for q in answer["needs_clarification"]] == ["intent"]
-    assert await _state(session, quoted["rfq"]["id"]) == "quoted"
+    await _asked_not_done(client, await auth(Role.BOT), session, "yours?", "intent")
 
 
 async def test_mine_answers_the_latest_quote_only_never_an_older_one(
@@ -167,12 +174,7 @@ async def test_mine_answers_the_latest_quote_only_never_an_older_one(
 async def test_mine_with_a_size_is_asked_not_filled_in_full(
     client: httpx.AsyncClient, auth: KeyMaker, session: AsyncSession
 ) -> None:
-    bot = await auth(Role.BOT)
-    quoted = await _quoted(client, bot, "c-part", 100)
-    answer = await say(client, bot, "c-part", "mine for 50")
-    assert answer["action"] == "clarify"
-    assert [q["field"] for q in answer["needs_clarification"]] == ["quantity"]
-    assert await _state(session, quoted["rfq"]["id"]) == "quoted"
+    await _asked_not_done(client, await auth(Role.BOT), session, "mine for 50", "quantity")
 
 
 async def test_legs_read_outside_an_rfqs_limits_are_refused_not_a_500(
