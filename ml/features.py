@@ -781,8 +781,10 @@ def load_records(log: Any) -> tuple[list[RfqRecord], list[_Event]]:
         if not selected or outcome not in RESOLVED:
             continue
         answered = outcome in ANSWERED
-        if answered or outcome == "declined":
+        if answered:
             known = first[j]
+        elif outcome == "declined":  # the service keeps no first_quote_at for a decline
+            known = next((v for v in (first[j], sent[j], made[j]) if math.isfinite(v)), math.nan)
         elif outcome == "error":
             known = sent[j] if math.isfinite(sent[j]) else made[j]
         else:
