@@ -134,11 +134,7 @@ class MessageService:
         parse: dict[str, Any],
         out: MessageOut,
     ) -> None:
-        questions = parse.get("needs_clarification") or []
-        if questions:
-            out.action = "clarify"
-            out.needs_clarification = [Clarification.model_validate(q) for q in questions]
-            out.reply = " ".join(q["question"] for q in questions)
+        if _asked_back(parse, out):
             return
         try:
             request = _rfq_body(parse["rfq"], body.client or principal.name, None)
@@ -180,11 +176,7 @@ class MessageService:
         parse: dict[str, Any],
         out: MessageOut,
     ) -> None:
-        questions = parse.get("needs_clarification") or []
-        if questions:  # an accept or a pass the model is unsure of is never carried out
-            out.action = "clarify"
-            out.needs_clarification = [Clarification.model_validate(q) for q in questions]
-            out.reply = " ".join(q["question"] for q in questions)
+        if _asked_back(parse, out):  # an accept or a pass the model is unsure of: never done
             return
         async with unit_of_work(maker) as session:
             # the conversation's latest RFQ only: "mine" answers the last quote shown, never an
@@ -228,6 +220,16 @@ class MessageService:
                 f"Done: you {'buy' if out.rfq.accepted_side == 'buy' else 'sell'} "
                 f"{out.rfq.filled_quantity} {out.rfq.underlying} {out.rfq.structure}."
             )
+
+
+def _asked_back(parse: dict[str, Any], out: MessageOut) -> bool:
+    """Turn the parse's clarifications, if any, into the reply; whether there were any."""
+    questions = parse.get("needs_clarification") or []
+    if questions:
+        out.action = "clarify"
+        out.needs_clarification = [Clarification.model_validate(q) for q in questions]
+        out.reply = " ".join(q["question"] for q in questions)
+    return bool(questions)
 
 
 def _quote_line(view: RfqRead) -> str:

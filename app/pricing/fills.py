@@ -15,7 +15,7 @@ def desk_risk_change(
     """The desk's new exposures: the package's (buyer's) factors, scaled to the filled size,
     with the desk's sign (it buys when the client sells)."""
     factors: dict[str, float] = quote.greeks.get("factors", {})
-    scale = float(quantity / rfq.quantity) * (1.0 if client_side is Side.SELL else -1.0)
+    scale = _desk_scale(rfq, client_side, quantity)
     return {k: v * scale for k, v in factors.items()}
 
 
@@ -29,7 +29,11 @@ def options_risk_change(
     change = desk_risk_change(quote, rfq, client_side, quantity)
     hedge = float(quote.greeks.get("hedge_delta_coins") or 0.0)
     if hedge:
-        scale = float(quantity / rfq.quantity) * (1.0 if client_side is Side.SELL else -1.0)
         key = delta_factor(rfq.underlying)
-        change[key] = change.get(key, 0.0) - hedge * scale
+        change[key] = change.get(key, 0.0) - hedge * _desk_scale(rfq, client_side, quantity)
     return change
+
+
+def _desk_scale(rfq: Rfq, client_side: Side, quantity: Decimal) -> float:
+    """The filled fraction of the package, signed for the desk (+ when the client sells)."""
+    return float(quantity / rfq.quantity) * (1.0 if client_side is Side.SELL else -1.0)
